@@ -1,0 +1,185 @@
+"""How to step: the Stepper protocol, classical RK4, repetition, and the one sequential loop.
+
+A *stepper* advances a batch of states ``x [B, *S]`` by one fixed step ``dt``. Classical
+(:class:`RK4`, ETDRK4, lattice Boltzmann, Euler–Maruyama) and learned (ResNet, recurrent,
+latent) steppers share this interface, so every driver works with all of them:
+
+* ``stepper(x) -> x_next`` — one step, for steppers without internal state;
+* ``stepper.init_carry(x) -> carry`` and ``stepper.step(x, carry) -> (x_next, carry)`` — the
+  general form; the carry holds what is not in the state (a hidden state, lattice populations,
+  time, a random generator). Carry-free steppers return ``None`` and ignore it.
+
+:func:`rollout` is the only loop over time in the library (the vectorised multiscale loop lives
+in :class:`~hitslite.multiscale.Hierarchy`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .data import Trajectory
+
+__all__ = ["Stepper", "RK4", "Repeated", "rollout", "ForecastDivergedError", "assert_finite"]
+
+
+class ForecastDivergedError(ValueError):
+    """A forecast produced NaN or Inf. ``step`` is the first output index that is not finite."""
+
+    def __init__(self, message: str, step: int | None = None):
+        super().__init__(message)
+        self.step = step
+
+
+class Stepper(nn.Module):
+    """Base class of all steppers: advance ``x [B, *S]`` by one step of size :attr:`dt`.
+
+    Subclasses implement ``forward(x)`` (carry-free) or override :meth:`init_carry` and
+    :meth:`step`. They are ``nn.Module`` s so that ``.to(device)``, ``state_dict`` and
+    composition (a hierarchy holds its levels) work the same for classical and neural steppers;
+    precomputed coefficients are buffers, so device and dtype follow the module and the input.
+    """
+
+    #: step size (time units)
+    dt: float
+    #: order of accuracy of the global error (``None`` for learned steppers)
+    order: int | None = None
+
+    def init_carry(self, x: torch.Tensor) -> Any:
+        """The carry to start from at state ``x [B, *S]`` (``None`` for carry-free steppers)."""
+        return None
+
+    def step(self, x: torch.Tensor, carry: Any = None) -> tuple[torch.Tensor, Any]:
+        """One step with carry: ``(x [B, *S], carry) -> (x_next [B, *S], carry)``."""
+        return self(x), carry
+
+    def extra_repr(self) -> str:
+        return f"dt={self.dt:g}"
+
+
+def _check_dt(dt: float, name: str = "dt") -> float:
+    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not math.isfinite(dt) or dt <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {dt!r}")
+    return float(dt)
+
+
+class RK4(Stepper):
+    r"""Classical fourth-order Runge–Kutta for an autonomous ODE x' = f(x).
+
+    .. math::
+        k_1 = f(x_n),\; k_2 = f(x_n + \tfrac{h}{2}k_1),\; k_3 = f(x_n + \tfrac{h}{2}k_2),\;
+        k_4 = f(x_n + h k_3),\quad x_{n+1} = x_n + \tfrac{h}{6}(k_1 + 2k_2 + 2k_3 + k_4).
+
+    Global error O(h^4) (HiTS eqs. 3–4 with k = 4). ``f`` acts on the last axis(es) of a tensor
+    ``[B, *S]``: a :class:`~hitslite.systems.ODESystem` (its ``rhs`` is used) or any callable.
+    Device and dtype follow the input.
+    """
+
+    order = 4
+
+    def __init__(self, f: Callable[[torch.Tensor], torch.Tensor], dt: float):
+        super().__init__()
+        self.f = f.rhs if hasattr(f, "rhs") else f
+        if not callable(self.f):
+            raise TypeError(f"f must be a system with .rhs or a callable, got {type(f).__name__}")
+        self.dt = _check_dt(dt)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, f = self.dt, self.f
+        k1 = f(x)
+        k2 = f(x + 0.5 * h * k1)
+        k3 = f(x + 0.5 * h * k2)
+        k4 = f(x + h * k3)
+        return x + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+
+
+class Repeated(Stepper):
+    """``m`` steps of ``stepper`` taken as one step of size ``m * stepper.dt``.
+
+    ``Repeated(RK4(f, h), 2**k)`` is the classical analogue of a coarse HiTS level; the carry, if
+    any, is threaded through the sub-steps.
+    """
+
+    def __init__(self, stepper: Stepper, m: int):
+        super().__init__()
+        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+            raise ValueError(f"m must be a positive int (number of sub-steps), got {m!r}")
+        self.inner = stepper
+        self.m = m
+        self.dt = m * stepper.dt
+        self.order = getattr(stepper, "order", None)
+
+    def init_carry(self, x):
+        return self.inner.init_carry(x)
+
+    def step(self, x, carry=None):
+        for _ in range(self.m):
+            x, carry = self.inner.step(x, carry)
+        return x, carry
+
+    def forward(self, x):
+        return self.step(x, self.init_carry(x))[0]
+
+    def extra_repr(self) -> str:
+        return f"m={self.m}, dt={self.dt:g}"
+
+
+def assert_finite(x: torch.Tensor, what: str = "forecast", t: torch.Tensor | None = None) -> None:
+    """Raise :class:`ForecastDivergedError` if ``x [B, T, *S]`` holds NaN/Inf, naming the first bad step."""
+    bad = ~torch.isfinite(x)
+    if bool(bad.any()):
+        per_step = bad.reshape(x.shape[0], x.shape[1], -1).any(dim=(0, 2))
+        first = int(per_step.nonzero()[0, 0])
+        n_traj = int(bad[:, first].reshape(x.shape[0], -1).any(dim=1).sum())
+        when = f" (t = {float(t[first]):g})" if t is not None else ""
+        raise ForecastDivergedError(
+            f"{what} diverged: non-finite values first appear at step {first}{when} in "
+            f"{n_traj} of {x.shape[0]} trajectories. Use a smaller step, a shorter horizon, or "
+            "pass check_finite=False to inspect the raw output.",
+            step=first,
+        )
+
+
+def rollout(
+    stepper: Stepper,
+    x0: torch.Tensor,
+    n_steps: int,
+    *,
+    t0: float = 0.0,
+    carry: Any = None,
+    check_finite: bool = True,
+    return_carry: bool = False,
+) -> Trajectory | tuple[Trajectory, Any]:
+    """Apply ``stepper`` ``n_steps`` times from ``x0 [B, *S]``: the one sequential loop.
+
+    Returns a :class:`~hitslite.data.Trajectory` with ``x [B, n_steps + 1, *S]`` (the initial
+    state included) and ``t = t0 + dt * arange(n_steps + 1)``. Gradients flow through the loop
+    unless called under ``torch.no_grad()``. A non-finite forecast raises
+    :class:`ForecastDivergedError` naming the first bad step (``check_finite=False`` returns it
+    as is). With ``return_carry=True`` also returns the final carry.
+    """
+    if not isinstance(x0, torch.Tensor):
+        raise TypeError(f"x0 must be a torch.Tensor of shape [batch, *state], got {type(x0).__name__}")
+    if x0.ndim < 2:
+        raise ValueError(
+            f"x0 must have shape [batch, *state] (at least 2-D), got shape {tuple(x0.shape)}; "
+            "use x0[None] for a single state"
+        )
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
+        raise ValueError(f"n_steps must be a non-negative int, got {n_steps!r}")
+    if carry is None:
+        carry = stepper.init_carry(x0)
+    states = [x0]
+    x = x0
+    for _ in range(n_steps):
+        x, carry = stepper.step(x, carry)
+        states.append(x)
+    xs = torch.stack(states, dim=1)
+    t = t0 + stepper.dt * torch.arange(n_steps + 1, dtype=torch.float64)
+    if check_finite:
+        assert_finite(xs, "rollout", t)
+    traj = Trajectory(t=t, x=xs, dt=stepper.dt, meta={"source": f"rollout of {type(stepper).__name__}"})
+    return (traj, carry) if return_carry else traj
