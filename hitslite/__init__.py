@@ -29,3 +29,10 @@ __all__ = [
     "get_system",
     "list_systems",
 ]
+
+from .multiscale import Hierarchy, LevelSelection, select_levels  # noqa: E402
+from .neural import MLP, ResNetStepper  # noqa: E402
+from .train import fit, fit_levels, make_windows, multistep_loss  # noqa: E402
+
+__all__ += ["Hierarchy", "LevelSelection", "select_levels", "MLP", "ResNetStepper", "fit", "fit_levels",
+            "make_windows", "multistep_loss"]

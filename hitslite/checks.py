@@ -1,0 +1,73 @@
+"""Self-checks for the exercises: ``check_<exercise>(answer)`` prints PASS or a hint, returns a bool.
+
+Checks compute their reference answers with the package itself — nothing is typed in by hand.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+
+__all__ = ["check_flow_map", "check_rk4_order", "check_sequential_calls", "check_best_single_step"]
+
+
+def _report(ok: bool, name: str, hint: str) -> bool:
+    print(f"PASS  {name}" if ok else f"NOT YET  {name}: {hint}")
+    return ok
+
+
+def check_flow_map(flow_map: Callable[[torch.Tensor, float], torch.Tensor]) -> bool:
+    """Exercise (Ch. 1): ``flow_map(x [B, 2], dt) -> [B, 2]`` is the harmonic oscillator's exact flow map."""
+    from .systems import get_system
+
+    system = get_system("harmonic_oscillator")
+    gen = torch.Generator().manual_seed(0)
+    x = system.sample_initial(64, gen)
+    worst = 0.0
+    for dt in (0.008, 0.5, 3.0):
+        try:
+            got = torch.as_tensor(flow_map(x.clone(), dt), dtype=torch.float64)
+        except Exception as err:  # noqa: BLE001 - report any failure to the student
+            return _report(False, "flow map", f"calling flow_map(x, {dt}) raised {type(err).__name__}: {err}")
+        if got.shape != x.shape:
+            return _report(False, "flow map", f"expected shape {tuple(x.shape)}, got {tuple(got.shape)}")
+        want = system.exact_solution(x, torch.tensor([dt], dtype=torch.float64))[:, 0]
+        worst = max(worst, float((got - want).abs().max()))
+    return _report(worst < 1e-10, "flow map",
+                   f"max error {worst:.2e}; x(t) is x0 rotated clockwise by the angle t (x' = y, y' = -x)")
+
+
+def check_rk4_order(order: float) -> bool:
+    """Exercise (Ch. 1): the fitted convergence order of RK4 should be 4 (accept 3.8–4.2)."""
+    ok = isinstance(order, (int, float)) and 3.8 <= order <= 4.2
+    return _report(ok, "RK4 order", f"got {order!r}; fit log(error) against log(h) (slope of a straight line), "
+                   "using step sizes where the error is far above round-off (~1e-13)")
+
+
+def check_sequential_calls(answer: int, dts: Sequence[float], n_steps: int, dt: float | None = None) -> bool:
+    """Exercise (Ch. 1/2): sequential stepper calls Algorithm 1 needs for ``n_steps`` with levels ``dts``."""
+    from .multiscale import Hierarchy
+    from .steppers import Stepper
+
+    class _Probe(Stepper):
+        def __init__(self, step):
+            super().__init__()
+            self.dt = step
+
+        def forward(self, x):
+            return x
+
+    want = Hierarchy([_Probe(d) for d in dts]).cost(n_steps, dt)["calls"]
+    return _report(answer == want, "sequential calls",
+                   f"got {answer!r}. The coarsest level steps ceil(n * dt / dt_0) times; every finer level "
+                   "takes (ratio to the next coarser level - 1) steps, all starting points batched together")
+
+
+def check_best_single_step(answer: float, errors: dict[float, float]) -> bool:
+    """Exercise (Ch. 1): ``answer`` is the step size whose single-scale forecast has the least error."""
+    best = min(errors, key=errors.get)
+    ok = isinstance(answer, (int, float)) and math.isclose(answer, best, rel_tol=1e-9)
+    return _report(ok, "best single step size", f"got {answer!r}; compare the integrated MSE of each single-scale "
+                   "forecast over the whole horizon (smallest wins)")

@@ -1,0 +1,252 @@
+"""Multiscale coupling: HiTS Algorithm 1 (vectorised), level selection, and hybrids (Algorithm 2).
+
+A :class:`Hierarchy` holds steppers of different step sizes (integer multiples of one another).
+``forecast`` runs HiTS Algorithm 1: the coarsest level steps from x0 across the horizon; every
+finer level then starts from *all* states known so far, batched into one call, and fills the gap
+up to the next coarse state; the states are put in time order and linear interpolation fills
+the output grid where no level landed. Errors of the fine levels are reset at every coarse
+state — that is the whole trick (Sec. 2.3, Fig. 3).
+
+A hybrid (Algorithm 2) is nothing new: a hierarchy whose finest level is a classical stepper,
+e.g. ``Hierarchy([nn_10_24, RK4(system, 0.01)])``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .data import Trajectory
+from .steppers import ForecastDivergedError, Stepper, assert_finite
+
+__all__ = ["Hierarchy", "ScheduleStage", "select_levels", "LevelSelection", "integer_ratio"]
+
+
+def integer_ratio(coarse: float, fine: float, what: str = "step size") -> int:
+    """``coarse / fine`` as an int, or ``ValueError`` if it is not (relative tolerance 1e-9)."""
+    r = coarse / fine
+    n = round(r)
+    if n < 1 or abs(r - n) > 1e-9 * max(1.0, r):
+        raise ValueError(
+            f"{what} {coarse:g} is not an integer multiple of {fine:g} (ratio {r:.6g}); "
+            "hierarchy levels and the output step must be integer multiples of one another"
+        )
+    return n
+
+
+@dataclass(frozen=True)
+class ScheduleStage:
+    """One stage of Algorithm 1: ``level`` (index, coarsest = 0) takes ``n_substeps`` steps of
+    ``stride`` output samples from each of ``sources`` (output-grid indices known so far)."""
+
+    level: int
+    stride: int
+    n_substeps: int
+    sources: tuple[int, ...]
+
+    @property
+    def calls(self) -> int:
+        """Sequential stepper calls in this stage (each call is one batched evaluation)."""
+        return self.n_substeps
+
+    @property
+    def evaluations(self) -> int:
+        """States pushed through the stepper in this stage (batch size x calls)."""
+        return self.n_substeps * len(self.sources)
+
+
+class Hierarchy(nn.Module):
+    """Steppers of several step sizes coupled by HiTS Algorithm 1.
+
+    Parameters
+    ----------
+    levels : steppers in any order; they are kept sorted from coarsest to finest step. Every
+        step size must be an integer multiple of the finest one.
+
+    ``forecast(x0 [B, *S], n_steps)`` returns a :class:`~hitslite.data.Trajectory` on the grid of
+    the finest level (or ``dt``, a divisor of every level's step) with ``x [B, n_steps + 1, *S]``.
+    """
+
+    def __init__(self, levels: Sequence[Stepper]):
+        super().__init__()
+        levels = list(levels)
+        if not levels:
+            raise ValueError("levels must contain at least one stepper")
+        for i, s in enumerate(levels):
+            if not hasattr(s, "dt") or not callable(s):
+                raise TypeError(f"levels[{i}] is not a stepper (needs .dt and __call__), got {type(s).__name__}")
+        levels.sort(key=lambda s: -s.dt)
+        dts = [s.dt for s in levels]
+        if len(set(round(d / dts[-1]) for d in dts)) != len(dts):
+            raise ValueError(f"levels have repeated step sizes {dts}; give one stepper per step size")
+        for d in dts:
+            integer_ratio(d, dts[-1])
+        self.levels = nn.ModuleList(levels)
+
+    @property
+    def dts(self) -> list[float]:
+        """Step sizes, coarsest first."""
+        return [s.dt for s in self.levels]
+
+    @property
+    def dt(self) -> float:
+        """The finest step size."""
+        return self.levels[-1].dt
+
+    def extra_repr(self) -> str:
+        return "dts=[" + ", ".join(f"{d:g}" for d in self.dts) + "]"
+
+    # ----------------------------------------------------------------------------------
+    def schedule(self, n_steps: int, dt: float | None = None) -> list[ScheduleStage]:
+        """The plan of Algorithm 1 for ``n_steps`` output steps of size ``dt`` (default: finest).
+
+        The coarsest level steps far enough to cover the horizon (ceil, so the last output
+        step lies between two known states); level i then takes
+        ``K_i = floor((stride_{i-1} - 1) / stride_i)`` steps from every known state. Stages
+        depend only on sizes, so they can be inspected (Fig. 3) without running a model.
+        """
+        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+            raise ValueError(f"n_steps must be a positive int, got {n_steps!r}")
+        h = self.dt if dt is None else float(dt)
+        if not (h > 0 and math.isfinite(h)):
+            raise ValueError(f"dt must be a positive number, got {dt!r}")
+        strides = [integer_ratio(d, h) for d in self.dts]
+        n_ext = math.ceil(n_steps / strides[0]) * strides[0]
+        known = {0}
+        stages = []
+        for i, s in enumerate(strides):
+            k = n_ext // s if i == 0 else (strides[i - 1] - 1) // s
+            sources = tuple(sorted(j for j in known if j + s <= n_ext))
+            if k == 0 or not sources:
+                continue
+            stages.append(ScheduleStage(level=i, stride=s, n_substeps=k, sources=sources))
+            known.update(j + m * s for j in sources for m in range(1, k + 1) if j + m * s <= n_ext)
+        return stages
+
+    def cost(self, n_steps: int, dt: float | None = None) -> dict[str, int]:
+        """Sequential depth (stepper calls one after another) and total state evaluations."""
+        stages = self.schedule(n_steps, dt)
+        return {"calls": sum(s.calls for s in stages), "evaluations": sum(s.evaluations for s in stages)}
+
+    def forecast(self, x0: torch.Tensor, n_steps: int, *, dt: float | None = None,
+                 check_finite: bool = True) -> Trajectory:
+        """Algorithm 1 from ``x0 [B, *S]`` over ``n_steps`` output steps of size ``dt``.
+
+        Returns a Trajectory with ``x [B, n_steps + 1, *S]`` and ``meta['known']``, a bool
+        ``[n_steps + 1]`` mask of the output indices some level computed (the rest are linearly
+        interpolated). Differentiable. Raises :class:`~hitslite.steppers.ForecastDivergedError`
+        on NaN/Inf unless ``check_finite=False``.
+        """
+        if not isinstance(x0, torch.Tensor) or x0.ndim < 2:
+            raise ValueError(f"x0 must be a tensor of shape [batch, *state], got "
+                             f"{tuple(x0.shape) if isinstance(x0, torch.Tensor) else type(x0).__name__}")
+        h = self.dt if dt is None else float(dt)
+        stages = self.schedule(n_steps, h)
+        B, S = x0.shape[0], x0.shape[1:]
+        n_ext = stages[0].n_substeps * stages[0].stride  # the coarsest level covers [0, n_ext] ⊇ [0, n_steps]
+        # position of each output index in ``states`` (-1: not computed); the first writer wins,
+        # so where a finer level lands on a known index the coarser state is kept
+        position = torch.full((n_ext + 1,), -1, dtype=torch.long)
+        position[0] = 0
+        states = x0[:, None]
+        for st in stages:
+            sources = torch.tensor(st.sources)
+            cur = states[:, position[sources].to(states.device)].reshape(B * len(st.sources), *S)
+            new = []
+            count = states.shape[1]
+            for m in range(1, st.n_substeps + 1):
+                cur = self.levels[st.level](cur)
+                targets = sources + m * st.stride
+                keep = (targets <= n_ext) & (position[targets.clamp(max=n_ext)] < 0)
+                n_new = int(keep.sum())
+                if n_new:
+                    position[targets[keep]] = count + torch.arange(n_new)
+                    new.append(cur.reshape(B, len(st.sources), *S)[:, keep.to(cur.device)])
+                    count += n_new
+            states = torch.cat([states, *new], dim=1)
+        known_idx = (position >= 0).nonzero().squeeze(1)
+        x = _interpolate(known_idx, states[:, position[known_idx].to(states.device)], n_steps)
+        t = h * torch.arange(n_steps + 1, dtype=torch.float64)
+        if check_finite:
+            assert_finite(x, "hierarchy forecast", t)
+        known = position[: n_steps + 1] >= 0
+        return Trajectory(t=t, x=x, dt=h, meta={"source": "Hierarchy.forecast", "dts": self.dts,
+                                                  "known": known})
+
+
+def _interpolate(known_idx: torch.Tensor, known_x: torch.Tensor, n_steps: int) -> torch.Tensor:
+    """Linear interpolation of states ``known_x [B, M, *S]`` at sorted integer times ``known_idx [M]``
+    onto ``0..n_steps``; ``known_idx`` must cover ``[0, n_steps]``."""
+    grid = torch.arange(n_steps + 1)
+    lo = torch.searchsorted(known_idx, grid, right=True) - 1
+    hi = torch.clamp(lo + 1, max=known_idx.numel() - 1)
+    span = (known_idx[hi] - known_idx[lo]).clamp(min=1)
+    w = ((grid - known_idx[lo]) / span).to(known_x.dtype).to(known_x.device)
+    w = w.reshape(1, -1, *([1] * (known_x.ndim - 2)))
+    lo, hi = lo.to(known_x.device), hi.to(known_x.device)
+    x_lo, x_hi = known_x[:, lo], known_x[:, hi]
+    # at known indices (w = 0) take the state itself: (1 - 0) * x + 0 * inf would be NaN
+    return torch.where(w == 0, x_lo, (1 - w) * x_lo + w * x_hi)
+
+
+# ----------------------------------------------------------------------------------------
+# Level selection (HiTS Sec. 2.3)
+# ----------------------------------------------------------------------------------------
+@dataclass
+class LevelSelection:
+    """Result of :func:`select_levels`: the chosen range ``lower..upper`` (NNTS indices, finest = 0),
+    the validation MSE of every candidate of each pass, and the coupled :class:`Hierarchy`."""
+
+    lower: int
+    upper: int
+    upper_scores: dict[int, float] = field(default_factory=dict)
+    lower_scores: dict[int, float] = field(default_factory=dict)
+    hierarchy: Hierarchy | None = None
+
+    @property
+    def error(self) -> float:
+        """Validation MSE of the chosen range."""
+        return self.lower_scores[self.lower]
+
+    def __repr__(self) -> str:
+        return f"LevelSelection(levels {self.lower}-{self.upper}, val MSE {self.error:.3e})"
+
+
+def _forecast_mse(levels: Sequence[Stepper], val: Trajectory) -> float:
+    h = Hierarchy(levels)
+    x0 = val.x[:, 0].to(next((p for p in h.parameters()), val.x).dtype)
+    try:
+        with torch.no_grad():
+            pred = h.forecast(x0, val.n_steps, dt=val.dt).x
+    except ForecastDivergedError:
+        return math.inf
+    return float(torch.mean((pred.to(val.x.dtype) - val.x) ** 2))
+
+
+def select_levels(steppers: Sequence[Stepper], val: Trajectory) -> LevelSelection:
+    """Choose which steppers to couple, on *validation* data only (HiTS Sec. 2.3).
+
+    ``steppers`` are ordered finest first (NNTS 0, 1, …). Pass 1 picks the upper index ``u``
+    minimising the validation MSE of the hierarchy ``steppers[0..u]``; pass 2 picks the lower
+    index ``l`` minimising that of ``steppers[l..u]``. Ties go to the larger index (as the HiTS
+    code). The MSE is the mean over trajectories, output steps and state components of the
+    squared forecast error from ``val.x[:, 0]`` over ``val.n_steps`` steps of ``val.dt``; a
+    diverging candidate scores ``inf``.
+    """
+    steppers = list(steppers)
+    if not steppers:
+        raise ValueError("steppers must not be empty")
+    dts = [s.dt for s in steppers]
+    if dts != sorted(dts):
+        raise ValueError(f"steppers must be ordered finest first (increasing dt), got dts {dts}")
+    upper_scores = {u: _forecast_mse(steppers[: u + 1], val) for u in range(len(steppers))}
+    u = min(upper_scores, key=lambda k: (upper_scores[k], -k))
+    lower_scores = {l: _forecast_mse(steppers[l : u + 1], val) for l in range(u + 1)}
+    l = min(lower_scores, key=lambda k: (lower_scores[k], -k))
+    if not math.isfinite(lower_scores[l]):
+        raise ForecastDivergedError("every candidate hierarchy diverged on the validation data")
+    return LevelSelection(l, u, upper_scores, lower_scores, Hierarchy(steppers[l : u + 1]))

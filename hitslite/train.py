@@ -1,0 +1,284 @@
+"""Losses and ``fit``: the only place in the library with optimisers, epochs and progress bars.
+
+* :func:`make_windows` cuts trajectories into training samples (HiTS eq. 6): ``p + 1`` states
+  spaced ``stride`` samples apart.
+* :func:`multistep_loss` — HiTS eq. (9): roll the stepper ``p`` steps from the first state of
+  each window and average the squared error over the ``p`` predicted states.
+* :func:`fit` — Adam, minibatches, early stopping on the validation loss with the best weights
+  restored, a tqdm bar, resumable checkpoints; returns the loss history.
+* :func:`fit_levels` — one stepper per step size ``dt * 2**k`` (the HiTS NNTS 0 … NNTS m-1).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from .data import Trajectory
+from .steppers import Stepper
+
+__all__ = ["make_windows", "multistep_loss", "fit", "fit_levels", "FitResult"]
+
+
+def make_windows(
+    traj: Trajectory,
+    stride: int,
+    n_forward: int = 5,
+    *,
+    starts: str | int = "first",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Training windows ``[N, n_forward + 1, *S]``: states ``x[s], x[s + stride], …, x[s + n_forward*stride]``.
+
+    ``starts`` chooses the window starts ``s`` in each trajectory:
+
+    * ``"first"`` — one window per trajectory, starting at t = 0 (the HiTS code's protocol);
+    * ``"all"`` — every admissible start (many, strongly correlated windows);
+    * an int ``k`` — ``k`` distinct random starts per trajectory drawn with ``generator``.
+    """
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise ValueError(f"stride must be a positive int, got {stride!r}")
+    if isinstance(n_forward, bool) or not isinstance(n_forward, int) or n_forward < 1:
+        raise ValueError(f"n_forward must be a positive int, got {n_forward!r}")
+    span = stride * n_forward
+    n_starts = traj.x.shape[1] - span
+    if n_starts < 1:
+        raise ValueError(
+            f"trajectories of {traj.n_steps} steps are too short for n_forward={n_forward} steps of "
+            f"stride {stride} (need at least {span} steps)"
+        )
+    offsets = torch.arange(n_forward + 1) * stride
+    if starts == "first":
+        return traj.x[:, offsets]
+    if starts == "all":
+        idx = torch.arange(n_starts)[:, None] + offsets  # [n_starts, p+1]
+        return traj.x[:, idx].reshape(-1, n_forward + 1, *traj.state_shape)
+    if isinstance(starts, int) and not isinstance(starts, bool) and starts >= 1:
+        k = min(starts, n_starts)
+        choice = torch.stack([torch.randperm(n_starts, generator=generator)[:k] for _ in range(traj.batch_size)])
+        idx = choice[:, :, None] + offsets  # [B, k, p+1]
+        batch = torch.arange(traj.batch_size)[:, None, None]
+        return traj.x[batch, idx].reshape(-1, n_forward + 1, *traj.state_shape)
+    raise ValueError(f"starts must be 'first', 'all' or a positive int, got {starts!r}")
+
+
+def multistep_loss(stepper: Stepper, windows: torch.Tensor) -> torch.Tensor:
+    """HiTS eq. (9): mean over windows, the ``p`` forward steps and the state of the squared error.
+
+    ``windows [N, p + 1, *S]``; the stepper is applied recurrently from ``windows[:, 0]``.
+    """
+    x = windows[:, 0]
+    carry = stepper.init_carry(x)
+    total = windows.new_zeros(())
+    p = windows.shape[1] - 1
+    for k in range(1, p + 1):
+        x, carry = stepper.step(x, carry)
+        total = total + torch.mean((x - windows[:, k]) ** 2)
+    return total / p
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns: per-epoch history and the restored best weights' losses."""
+
+    history: dict[str, list[float]] = field(default_factory=lambda: {"epoch": [], "train": [], "val": []})
+    best_epoch: int = 0
+    best_loss: float = math.inf
+    epochs: int = 0
+    seconds: float = 0.0
+    stop_reason: str = ""
+
+    @property
+    def train_loss(self) -> float:
+        """Training loss at the best epoch."""
+        i = self.history["epoch"].index(self.best_epoch) if self.best_epoch in self.history["epoch"] else -1
+        return self.history["train"][i]
+
+    def as_dict(self) -> dict:
+        return {
+            "best_epoch": self.best_epoch, "best_loss": self.best_loss, "train_loss": self.train_loss,
+            "epochs": self.epochs, "seconds": round(self.seconds, 2), "stop_reason": self.stop_reason,
+        }
+
+
+def _save_atomic(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def fit(
+    stepper: Stepper,
+    train: torch.Tensor,
+    val: torch.Tensor | None = None,
+    *,
+    loss_fn: Callable[[nn.Module, torch.Tensor], torch.Tensor] = multistep_loss,
+    lr: float = 1e-3,
+    batch_size: int = 320,
+    max_epochs: int = 1000,
+    patience: int | None = 50,
+    target_loss: float = 1e-8,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    desc: str | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 25,
+) -> FitResult:
+    """Train ``stepper`` on windows ``train [N, p+1, *S]`` with Adam; returns a :class:`FitResult`.
+
+    One epoch is a pass over ``train`` in shuffled minibatches of ``batch_size``. After every
+    epoch the loss on ``val`` (the selection criterion; the training loss if ``val`` is None) is
+    recorded; training stops after ``max_epochs``, when the training loss falls below
+    ``target_loss`` (HiTS App. A.1 uses 1e-8), or after ``patience`` epochs without a better
+    validation loss. The best weights are restored at the end.
+
+    ``device`` moves the stepper and data there (default: where the stepper already is).
+    ``checkpoint`` makes the run resumable: state is saved atomically every ``checkpoint_every``
+    epochs and a later call with the same path continues where it stopped. Shuffling uses a
+    ``torch.Generator`` seeded with ``seed``; nothing is seeded globally.
+    """
+    from tqdm.auto import tqdm
+
+    if train.ndim < 3:
+        raise ValueError(f"train must be windows of shape [N, p+1, *state], got {tuple(train.shape)}")
+    if val is not None and tuple(val.shape[1:]) != tuple(train.shape[1:]):
+        raise ValueError(f"val windows must have shape [M, {', '.join(map(str, train.shape[1:]))}], got {tuple(val.shape)}")
+    if not (lr > 0 and batch_size >= 1 and max_epochs >= 1):
+        raise ValueError(f"need lr > 0, batch_size >= 1, max_epochs >= 1; got {lr}, {batch_size}, {max_epochs}")
+    params = list(stepper.parameters())
+    if not params:
+        raise ValueError("stepper has no trainable parameters")
+    device = torch.device(device) if device is not None else params[0].device
+    dtype = params[0].dtype
+    stepper.to(device)
+    train = train.to(device=device, dtype=dtype)
+    val = val.to(device=device, dtype=dtype) if val is not None else None
+    opt = torch.optim.Adam(stepper.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    result = FitResult()
+    best_state = copy.deepcopy(stepper.state_dict())
+    start_epoch, since_best, elapsed = 0, 0, 0.0
+
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        stepper.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        best_state, result = state["best_state"], state["result"]
+        start_epoch, since_best, elapsed = state["epoch"], state["since_best"], result.seconds
+
+    t0 = time.perf_counter() - elapsed
+    bar = tqdm(range(start_epoch, max_epochs), desc=desc or f"fit dt={getattr(stepper, 'dt', '?')}",
+               disable=not progress, leave=False, initial=start_epoch, total=max_epochs)
+    epoch = start_epoch
+    for epoch in bar:
+        stepper.train()
+        perm = torch.randperm(train.shape[0], generator=gen).to(device)
+        running, seen = 0.0, 0
+        for i in range(0, train.shape[0], batch_size):
+            batch = train[perm[i : i + batch_size]]
+            loss = loss_fn(stepper, batch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            running += float(loss.detach()) * batch.shape[0]
+            seen += batch.shape[0]
+        train_loss = running / seen
+        stepper.eval()
+        if val is not None:
+            with torch.no_grad():
+                val_loss = float(loss_fn(stepper, val))
+        else:
+            val_loss = train_loss
+        result.history["epoch"].append(epoch + 1)
+        result.history["train"].append(train_loss)
+        result.history["val"].append(val_loss)
+        if val_loss < result.best_loss:
+            result.best_loss, result.best_epoch, since_best = val_loss, epoch + 1, 0
+            best_state = copy.deepcopy(stepper.state_dict())
+        else:
+            since_best += 1
+        bar.set_postfix(train=f"{train_loss:.2e}", val=f"{val_loss:.2e}", best=f"{result.best_loss:.2e}")
+        result.epochs = epoch + 1
+        result.seconds = time.perf_counter() - t0
+        if not math.isfinite(train_loss):
+            result.stop_reason = f"training loss became {train_loss} at epoch {epoch + 1}"
+            break
+        if train_loss <= target_loss:
+            result.stop_reason = f"training loss {train_loss:.2e} <= target {target_loss:g}"
+            break
+        if patience is not None and since_best >= patience:
+            result.stop_reason = f"no validation improvement for {patience} epochs"
+            break
+        if ckpt is not None and (epoch + 1) % checkpoint_every == 0:
+            _save_atomic({"model": stepper.state_dict(), "optimizer": opt.state_dict(),
+                          "generator": gen.get_state(), "best_state": best_state, "result": result,
+                          "epoch": epoch + 1, "since_best": since_best}, ckpt)
+    else:
+        result.stop_reason = result.stop_reason or f"reached max_epochs={max_epochs}"
+    bar.close()
+    stepper.load_state_dict(best_state)
+    stepper.eval()
+    result.seconds = time.perf_counter() - t0
+    if ckpt is not None and ckpt.exists():
+        ckpt.unlink()
+    return result
+
+
+def fit_levels(
+    make_stepper: Callable[[float], Stepper],
+    train: Trajectory,
+    val: Trajectory,
+    *,
+    levels: Iterable[int] = range(11),
+    n_forward: int = 5,
+    starts: str | int = "first",
+    seed: int = 0,
+    progress: bool = True,
+    checkpoint_dir: str | os.PathLike | None = None,
+    **fit_kwargs,
+) -> tuple[list[Stepper], list[FitResult]]:
+    """Train one stepper per step size ``train.dt * 2**k`` for ``k`` in ``levels`` (NNTS k).
+
+    ``make_stepper(dt)`` builds an untrained stepper for step ``dt``. Windows come from
+    :func:`make_windows` with stride ``2**k`` on ``train`` and ``val``. Returns the trained
+    steppers (ordered like ``levels``) and their :class:`FitResult` s. Extra keyword arguments go
+    to :func:`fit`. With ``checkpoint_dir`` each level checkpoints to ``level{k}.pt`` there.
+    """
+    from tqdm.auto import tqdm
+
+    levels = list(levels)
+    steppers, results = [], []
+    for k in tqdm(levels, desc="levels", disable=not progress):
+        stride = 2**k
+        gen = torch.Generator().manual_seed(seed + k)
+        tr = make_windows(train, stride, n_forward, starts=starts, generator=gen)
+        va = make_windows(val, stride, n_forward, starts=starts, generator=gen)
+        stepper = make_stepper(train.dt * stride)
+        ckpt = done = None
+        if checkpoint_dir is not None:
+            Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
+            ckpt = Path(checkpoint_dir) / f"level{k}.pt"
+            done = Path(checkpoint_dir) / f"level{k}.done.pt"
+        if done is not None and done.exists():  # finished in an earlier, interrupted run
+            state = torch.load(done, weights_only=False)
+            stepper.load_state_dict(state["model"])
+            res = state["result"]
+        else:
+            res = fit(stepper, tr, va, seed=seed + k, progress=progress,
+                      desc=f"NNTS {k} (dt={train.dt * stride:g})", checkpoint=ckpt, **fit_kwargs)
+            if done is not None:
+                _save_atomic({"model": stepper.state_dict(), "result": res}, done)
+        steppers.append(stepper)
+        results.append(res)
+    return steppers, results

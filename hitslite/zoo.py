@@ -1,0 +1,305 @@
+"""Pretrained weights: train once with our own script, commit, verify on every load.
+
+Every entry lives in ``data/zoo/<entry>/`` as ``weights.pt`` plus ``manifest.json`` holding the
+entry's full config (architecture, data recipe, training settings, seed), the data-recipe hash,
+the SHA-256 of every file, train/validation losses per model, training seconds, device, and the
+torch and hitslite versions. :func:`load_pretrained` refuses a missing or altered file, or a
+manifest whose config differs from the code's, with a message saying how to rebuild it.
+
+Command line::
+
+    python -m hitslite.zoo list
+    python -m hitslite.zoo train harmonic_oscillator [--device cuda] [--quiet]   # resumable
+    python -m hitslite.zoo verify [entry ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .data import _atomic_write, _repo_root, cache_dir, cache_key, ode_splits
+from .device import describe_device
+from .neural import ResNetStepper
+from .train import fit_levels
+
+__all__ = ["ZooEntry", "ZooError", "ENTRIES", "zoo_dir", "load_pretrained", "load_or_train", "train_entry",
+           "verify", "read_manifest", "register_entry"]
+
+WEIGHTS_FILE = "weights.pt"
+MANIFEST_FILE = "manifest.json"
+
+
+class ZooError(ValueError):
+    """A zoo entry is missing, corrupted, or does not match the code that wants to load it."""
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """A named set of pretrained weights.
+
+    ``config`` is everything that determines the weights; ``build(config)`` makes the untrained
+    module; ``train(config, workdir, device, progress)`` trains it (resumably, checkpointing in
+    ``workdir``) and returns ``(module, metrics)``.
+    """
+
+    name: str
+    description: str
+    config: dict[str, Any]
+    build: Callable[[dict], nn.Module]
+    train: Callable[..., tuple[nn.Module, dict]]
+
+    @property
+    def config_hash(self) -> str:
+        return cache_key(self.config)
+
+
+ENTRIES: dict[str, ZooEntry] = {}
+
+
+def register_entry(entry: ZooEntry) -> ZooEntry:
+    if entry.name in ENTRIES:
+        raise ValueError(f"zoo entry {entry.name!r} already registered")
+    ENTRIES[entry.name] = entry
+    return entry
+
+
+def zoo_dir() -> Path:
+    """``$HITSLITE_ZOO_DIR``, else ``<repo>/data/zoo`` in a checkout, else ``~/.cache/hitslite/zoo``."""
+    env = os.environ.get("HITSLITE_ZOO_DIR")
+    if env:
+        return Path(env)
+    root = _repo_root()
+    return root / "data" / "zoo" if root is not None else Path.home() / ".cache" / "hitslite" / "zoo"
+
+
+def _entry(name: str) -> ZooEntry:
+    if name not in ENTRIES:
+        raise ZooError(f"unknown zoo entry {name!r}; known entries: {sorted(ENTRIES)}")
+    return ENTRIES[name]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_manifest(name: str, directory: str | os.PathLike | None = None) -> dict:
+    """The parsed ``manifest.json`` of entry ``name`` (``ZooError`` if absent or unreadable)."""
+    path = Path(directory or zoo_dir()) / name / MANIFEST_FILE
+    if not path.exists():
+        raise ZooError(f"no pretrained weights for {name!r}: {path} does not exist. "
+                       f"Train them with `python -m hitslite.zoo train {name}`.")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ZooError(f"{path} is not valid JSON ({err}); restore it from git or retrain {name!r}") from err
+
+
+def verify(name: str, directory: str | os.PathLike | None = None) -> dict:
+    """Check entry ``name``: manifest present, config equal to the code's, every file's SHA-256.
+
+    Returns the manifest; raises :class:`ZooError` naming the problem otherwise.
+    """
+    entry = _entry(name)
+    folder = Path(directory or zoo_dir()) / name
+    manifest = read_manifest(name, directory)
+    if manifest.get("config") != entry.config:
+        theirs, ours = manifest.get("config", {}), entry.config
+        keys = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+        raise ZooError(f"zoo entry {name!r} was trained with a different config than the code defines "
+                       f"(differs in {keys}); retrain with `python -m hitslite.zoo train {name}`")
+    files = manifest.get("files", {})
+    if WEIGHTS_FILE not in files:
+        raise ZooError(f"manifest of {name!r} lists no {WEIGHTS_FILE}")
+    for fname, digest in files.items():
+        path = folder / fname
+        if not path.exists():
+            raise ZooError(f"zoo entry {name!r} is missing {path}; restore it from git or retrain")
+        if _sha256(path) != digest:
+            raise ZooError(f"zoo entry {name!r}: {path} does not match its manifest's SHA-256 "
+                           "(corrupted or modified); restore it from git or retrain")
+    return manifest
+
+
+def load_pretrained(name: str, *, device: torch.device | str | None = None,
+                    directory: str | os.PathLike | None = None) -> nn.Module:
+    """The pretrained module of entry ``name`` in eval mode, after :func:`verify` passed.
+
+    ``device`` defaults to the CPU. Raises :class:`ZooError` for a missing, corrupted or
+    mismatched checkpoint.
+    """
+    entry = _entry(name)
+    verify(name, directory)
+    module = entry.build(entry.config)
+    path = Path(directory or zoo_dir()) / name / WEIGHTS_FILE
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as err:
+        raise ZooError(f"weights of {name!r} do not fit the architecture the code builds: {err}") from err
+    return module.to(device or "cpu").eval()
+
+
+def train_entry(name: str, *, device: torch.device | str | None = None, progress: bool = True,
+                directory: str | os.PathLike | None = None) -> nn.Module:
+    """Train entry ``name`` from scratch and write ``weights.pt`` + ``manifest.json`` into
+    ``directory/name`` (default :func:`zoo_dir`). Resumable: checkpoints go to
+    ``<cache>/zoo-work/<name>-<config hash>`` and a rerun continues from them."""
+    import hitslite
+
+    entry = _entry(name)
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    workdir = cache_dir() / "zoo-work" / f"{name}-{entry.config_hash}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    module, metrics = entry.train(entry.config, workdir=workdir, device=device, progress=progress)
+    seconds = time.perf_counter() - t0
+    folder = Path(directory or zoo_dir()) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+    _atomic_write(folder / WEIGHTS_FILE, lambda f: torch.save(state, f))
+    manifest = {
+        "entry": name,
+        "description": entry.description,
+        "config": entry.config,
+        "config_hash": entry.config_hash,
+        "data_recipe_hash": cache_key({"system": entry.config.get("system"), "data": entry.config.get("data")}),
+        "files": {WEIGHTS_FILE: _sha256(folder / WEIGHTS_FILE)},
+        "metrics": metrics,
+        "training_seconds": round(metrics.get("seconds", seconds), 1),
+        "device": describe_device(device),
+        "torch_version": torch.__version__,
+        "hitslite_version": hitslite.__version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
+    _atomic_write(folder / MANIFEST_FILE, lambda f: f.write(text.encode()))
+    shutil.rmtree(workdir, ignore_errors=True)
+    return module.eval()
+
+
+def load_or_train(name: str, *, retrain: bool = False, device: torch.device | str | None = None,
+                  progress: bool = True) -> nn.Module:
+    """Pretrained weights of ``name``, or train them (``retrain=True``, or none are available).
+
+    Retrained weights go to ``<cache>/zoo-retrained/`` so the committed zoo is never overwritten
+    by a chapter; ``python -m hitslite.zoo train`` is the way to update the zoo itself.
+    """
+    if not retrain:
+        try:
+            return load_pretrained(name, device=device)
+        except ZooError as err:
+            if (zoo_dir() / name).exists():  # present but broken or stale: never paper over that
+                raise
+            print(f"{err}\nTraining {name!r} now instead.", file=sys.stderr)
+    module = train_entry(name, device=device, progress=progress, directory=cache_dir() / "zoo-retrained")
+    return module.to(device or "cpu")
+
+
+# ----------------------------------------------------------------------------------------
+# Recipe: one ResNet stepper per step size dt * 2**k on an ODE data set (HiTS Sec. 2, App. A.1)
+# ----------------------------------------------------------------------------------------
+def _build_hits_levels(config: dict) -> nn.ModuleList:
+    dim = config["state_dim"]
+    dt = config["data"]["dt"]
+    generator_state = torch.random.get_rng_state()
+    try:  # deterministic initialisation without leaving the global RNG changed
+        torch.manual_seed(config["seed"])
+        steppers = [ResNetStepper(dim, dt * 2**k, hidden=config["hidden"]) for k in config["levels"]]
+    finally:
+        torch.random.set_rng_state(generator_state)
+    return nn.ModuleList(steppers)
+
+
+def _train_hits_levels(config: dict, *, workdir: Path, device, progress: bool):
+    data = dict(config["data"])
+    splits = ode_splits(config["system"], **data)
+    module = _build_hits_levels(config)
+    by_dt = {round(s.dt / data["dt"]): s for s in module}
+    settings = dict(config["train"])
+    n_forward, starts = settings.pop("n_forward"), settings.pop("starts")
+    t0 = time.perf_counter()
+    _, results = fit_levels(lambda dt: by_dt[round(dt / data["dt"])], splits["train"].to(torch.float32),
+                            splits["val"].to(torch.float32), levels=config["levels"], n_forward=n_forward,
+                            starts=starts, seed=config["seed"], progress=progress, checkpoint_dir=workdir,
+                            device=device, **settings)
+    metrics = {
+        "seconds": time.perf_counter() - t0,
+        "levels": {f"NNTS {k} (dt={data['dt'] * 2**k:g})": r.as_dict() for k, r in zip(config["levels"], results)},
+    }
+    return module.cpu(), metrics
+
+
+def hits_levels_entry(name: str, description: str, **config) -> ZooEntry:
+    """Register a HiTS level set: ``config`` holds system, state_dim, data, levels, hidden, train, seed."""
+    return register_entry(ZooEntry(name, description, config, _build_hits_levels, _train_hits_levels))
+
+
+hits_levels_entry(
+    "harmonic_oscillator",
+    "HiTS Sec. 2.1 / Fig. 2: ResNet steppers at dt = 0.008 * 2^k, k = 0..7, one-step training",
+    system="harmonic_oscillator",
+    state_dim=2,
+    data={"n_trajectories": {"train": 500, "val": 100, "test": 100}, "n_steps": 2048, "dt": 0.008, "seed": 0},
+    levels=list(range(8)),
+    hidden=[128, 128, 128],
+    train={"n_forward": 1, "starts": 64, "lr": 1e-3, "batch_size": 256, "max_epochs": 400, "patience": 50,
+           "target_loss": 1e-9},
+    seed=0,
+)
+
+
+# ----------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hitslite.zoo", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the registered entries and whether weights are present")
+    p_train = sub.add_parser("train", help="train an entry (resumable) and write it to the zoo")
+    p_train.add_argument("entries", nargs="+", help="entry names, or 'all'")
+    p_train.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cpu)")
+    p_train.add_argument("--quiet", action="store_true", help="no progress bars")
+    p_verify = sub.add_parser("verify", help="check manifests and SHA-256 of entries (default: all present)")
+    p_verify.add_argument("entries", nargs="*")
+    args = parser.parse_args(argv)
+
+    if args.command == "list":
+        for name, entry in sorted(ENTRIES.items()):
+            present = (zoo_dir() / name / MANIFEST_FILE).exists()
+            print(f"{name:24s} {'present' if present else 'missing':8s} {entry.description}")
+        return 0
+    if args.command == "train":
+        names = sorted(ENTRIES) if args.entries == ["all"] else args.entries
+        for name in names:
+            train_entry(name, device=args.device, progress=not args.quiet)
+            print(f"trained {name}: {zoo_dir() / name}")
+        return 0
+    names = args.entries or sorted(n for n in ENTRIES if (zoo_dir() / n).exists())
+    failed = 0
+    for name in names:
+        try:
+            m = verify(name)
+            print(f"ok      {name} (trained {m['created']} on {m['device']}, torch {m['torch_version']})")
+        except ZooError as err:
+            failed += 1
+            print(f"FAILED  {name}: {err}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+import os
+
+import pytest
+import torch
+
+import hitslite as h
+from hitslite.data import cache_key, cached
+
+
+def test_trajectory_validates_shapes():
+    with pytest.raises(ValueError, match=r"\[batch, time, \*state\]"):
+        h.Trajectory(t=torch.arange(3.0), x=torch.zeros(3, 2), dt=1.0)
+    with pytest.raises(ValueError, match="Trajectory.t"):
+        h.Trajectory(t=torch.arange(4.0), x=torch.zeros(1, 3, 2), dt=1.0)
+    with pytest.raises(ValueError, match="dt"):
+        h.Trajectory(t=torch.arange(3.0), x=torch.zeros(1, 3, 2), dt=0.0)
+
+
+def test_trajectory_roundtrip_and_subsample(tmp_path):
+    traj = h.Trajectory(t=0.1 * torch.arange(9, dtype=torch.float64), x=torch.randn(2, 9, 3), dt=0.1,
+                        meta={"a": 1})
+    traj.save(tmp_path / "t.npz")
+    back = h.Trajectory.load(tmp_path / "t.npz")
+    assert torch.equal(back.x, traj.x) and back.dt == traj.dt and back.meta == {"a": 1}
+    sub = traj.subsample(4)
+    assert sub.dt == pytest.approx(0.4) and sub.x.shape == (2, 3, 3)
+    assert torch.equal(sub.x[:, 1], traj.x[:, 4])
+
+
+def test_cache_is_reused_and_written_atomically(tmp_path):
+    calls = []
+
+    def build():
+        calls.append(1)
+        return h.Trajectory(t=torch.arange(2.0), x=torch.ones(1, 2, 1), dt=1.0)
+
+    recipe = {"name": "demo", "n": 3}
+    first = cached(recipe, build, directory=tmp_path)
+    second = cached(recipe, build, directory=tmp_path)
+    assert len(calls) == 1 and torch.equal(first.x, second.x)
+    assert second.meta["recipe"] == recipe
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+    cached(recipe, build, directory=tmp_path, refresh=True)
+    assert len(calls) == 2
+
+
+def test_cache_key_changes_with_every_parameter():
+    base = {"name": "x", "n": 3, "dt": 0.01, "params": {"mu": 2.0}, "region": [[-1, 1]]}
+    keys = {cache_key(base)}
+    for change in ({"n": 4}, {"dt": 0.02}, {"params": {"mu": 2.5}}, {"region": [[-1, 2]]}, {"name": "y"}):
+        keys.add(cache_key({**base, **change}))
+    assert len(keys) == 6
+    assert cache_key(dict(reversed(list(base.items())))) == cache_key(base)  # order does not matter
+
+
+def test_ode_dataset_is_cached_and_splits_differ():
+    kw = dict(n_trajectories=5, n_steps=20)
+    a = h.ode_dataset("van_der_pol", "train", **kw)
+    b = h.ode_dataset("van_der_pol", "train", **kw)
+    assert a.meta["cache_file"] == b.meta["cache_file"] and torch.equal(a.x, b.x)
+    c = h.ode_dataset("van_der_pol", "test", **kw)
+    assert not torch.allclose(a.x[:, 0], c.x[:, 0])
+    d = h.ode_dataset("van_der_pol", "train", seed=1, **kw)
+    assert d.meta["cache_file"] != a.meta["cache_file"]
+    assert a.x.shape == (5, 21, 2) and a.dt == 0.01 and a.x.dtype == torch.float64
+
+
+def test_ode_dataset_defaults_follow_table_2():
+    system = h.get_system("cubic")
+    assert system.n_samples == (3200, 320, 320) and system.dt == 0.01 and system.n_steps == 5120
+    lorenz = h.get_system("lorenz")
+    assert lorenz.dt == 5e-4 and lorenz.n_samples == (6400, 640, 640) and lorenz.warmup == 5.0
+
+
+def test_lorenz_trajectories_start_on_the_attractor():
+    traj = h.ode_dataset("lorenz", "val", n_trajectories=4, n_steps=10)
+    # initial states sampled in [-0.1, 0.1]^3 but recorded after a 5-time-unit warm-up
+    assert float(traj.x[:, 0].abs().max()) > 1.0
+
+
+def test_ode_dataset_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="split"):
+        h.ode_dataset("cubic", "training")
+    with pytest.raises(ValueError, match="n_trajectories"):
+        h.ode_dataset("cubic", "train", n_trajectories=0)

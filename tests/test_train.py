@@ -1,0 +1,109 @@
+import pytest
+import torch
+
+import hitslite as h
+from hitslite.train import make_windows, multistep_loss
+
+
+@pytest.fixture(scope="module")
+def oscillator():
+    system = h.get_system("harmonic_oscillator")
+    g = torch.Generator().manual_seed(0)
+    t = 0.02 * torch.arange(101, dtype=torch.float64)
+    make = lambda n: h.Trajectory(t=t, x=system.exact_solution(system.sample_initial(n, g), t), dt=0.02)
+    return make(200), make(50)
+
+
+def test_windows_follow_eq_6(oscillator):
+    train, _ = oscillator
+    w = make_windows(train, 4, 5)
+    assert w.shape == (200, 6, 2)
+    assert torch.equal(w[3, 2], train.x[3, 8])
+    assert make_windows(train, 4, 5, starts="all").shape == (200 * (101 - 20), 6, 2)
+    w = make_windows(train, 2, 3, starts=7, generator=torch.Generator().manual_seed(0))
+    assert w.shape == (1400, 4, 2)
+    with pytest.raises(ValueError, match="too short"):
+        make_windows(train, 50, 5)
+
+
+def test_multistep_loss_vanishes_for_the_exact_flow(oscillator):
+    train, _ = oscillator
+    system = h.get_system("harmonic_oscillator")
+    w = make_windows(train, 1, 5)
+    assert float(multistep_loss(h.RK4(system, 0.02), w)) < 1e-18
+
+
+def test_gradients_reach_every_parameter(oscillator):
+    train, _ = oscillator
+    net = h.ResNetStepper(2, 0.08, hidden=[32, 32, 32])
+    loss = multistep_loss(net, make_windows(train, 4, 5).float())
+    loss.backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and float(p.grad.abs().sum()) > 0, name
+
+
+def test_small_training_run_reaches_a_stated_loss(oscillator):
+    train, val = oscillator
+    torch.manual_seed(0)
+    net = h.ResNetStepper(2, 0.08, hidden=[64, 64])
+    tr, va = make_windows(train, 4, 3, starts="all").float(), make_windows(val, 4, 3).float()
+    with torch.no_grad():
+        before = float(multistep_loss(net, va))
+    result = h.fit(net, tr, va, max_epochs=40, batch_size=256, progress=False)
+    with torch.no_grad():
+        after = float(multistep_loss(net, va))
+    assert after < 2e-5 < before  # a 3-step rollout of the rotation by 0.08, learned in 40 epochs
+    assert after == pytest.approx(result.best_loss, rel=1e-5)  # best weights restored
+    assert len(result.history["val"]) == result.epochs and result.stop_reason
+
+
+def test_fit_resumes_from_a_checkpoint_and_matches_an_uninterrupted_run(oscillator, tmp_path):
+    train, val = oscillator
+    tr, va = make_windows(train, 2, 2).float(), make_windows(val, 2, 2).float()
+
+    def fresh():
+        torch.manual_seed(1)
+        return h.ResNetStepper(2, 0.04, hidden=[16])
+
+    full = fresh()
+    h.fit(full, tr, va, max_epochs=12, batch_size=32, progress=False, patience=None)
+
+    calls = {"n": 0}
+
+    def crashing_loss(stepper, batch):
+        calls["n"] += 1
+        if calls["n"] > 8 * 7:  # 7 epochs of 7 batches, then a validation: crash in epoch 8
+            raise KeyboardInterrupt
+        return multistep_loss(stepper, batch)
+
+    ckpt = tmp_path / "run.pt"
+    net = fresh()
+    with pytest.raises(KeyboardInterrupt):
+        h.fit(net, tr, va, loss_fn=crashing_loss, max_epochs=12, batch_size=32, progress=False, patience=None,
+              checkpoint=ckpt, checkpoint_every=5)
+    assert ckpt.exists()
+    net = fresh()
+    result = h.fit(net, tr, va, max_epochs=12, batch_size=32, progress=False, patience=None, checkpoint=ckpt)
+    assert result.epochs == 12 and len(result.history["train"]) == 12 and not ckpt.exists()
+    for a, b in zip(net.parameters(), full.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_fit_levels_trains_one_stepper_per_power_of_two(oscillator, tmp_path):
+    train, val = oscillator
+    steppers, results = h.fit_levels(lambda dt: h.ResNetStepper(2, dt, hidden=[16]), train.to(torch.float32),
+                                     val.to(torch.float32), levels=[0, 2], n_forward=2, max_epochs=3,
+                                     progress=False, checkpoint_dir=tmp_path)
+    assert [s.dt for s in steppers] == [pytest.approx(0.02), pytest.approx(0.08)]
+    assert all(r.epochs == 3 for r in results)
+    assert (tmp_path / "level2.done.pt").exists()
+
+
+def test_fit_rejects_bad_input(oscillator):
+    net = h.ResNetStepper(2, 0.02)
+    with pytest.raises(ValueError, match="windows of shape"):
+        h.fit(net, torch.zeros(10, 2))
+    with pytest.raises(ValueError, match="val windows"):
+        h.fit(net, torch.zeros(10, 3, 2), torch.zeros(10, 4, 2))
+    with pytest.raises(ValueError, match="expects states of shape"):
+        net(torch.zeros(4, 3))
