@@ -36,3 +36,10 @@ from .train import fit, fit_levels, make_windows, multistep_loss  # noqa: E402
 
 __all__ += ["Hierarchy", "LevelSelection", "select_levels", "MLP", "ResNetStepper", "fit", "fit_levels",
             "make_windows", "multistep_loss"]
+
+from .data import fhn_dataset, ks_dataset, particle_dataset  # noqa: E402
+from .particles import EulerMaruyama  # noqa: E402
+from .pde import ETDRK4, LatticeBoltzmann, lyapunov_exponent  # noqa: E402
+
+__all__ += ["ETDRK4", "LatticeBoltzmann", "EulerMaruyama", "lyapunov_exponent", "fhn_dataset", "ks_dataset",
+            "particle_dataset"]

@@ -343,3 +343,247 @@ def ode_splits(system, *, seed: int = 0, **overrides) -> dict[str, Trajectory]:
         out[split] = ode_dataset(system, split, n_trajectories=n, seed=seed, **overrides)
     return out
 
+
+
+# ============================================================================================
+# PDE and particle data sets (issue 3): FitzHugh–Nagumo (LB), Kuramoto–Sivashinsky (ETDRK4),
+# advection–diffusion particles (Euler–Maruyama). Same cache, same split names.
+# ============================================================================================
+__all__ += ["fhn_initial_conditions", "fhn_dataset", "fhn_fd_reference", "ks_dataset", "particle_dataset",
+            "FHN_SPLIT_ICS"]
+
+#: LED SI 8.3.1: six initial conditions, 3 for training, 2 for validation, 1 for testing.
+FHN_SPLIT_ICS = {"train": (0, 1, 2), "val": (3, 4), "test": (5,)}
+_SPLIT_SEED = {"train": 0, "val": 1, "test": 2}
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def _ratio(name, coarse, fine):
+    m = round(coarse / fine)
+    if m < 1 or abs(m * fine - coarse) > 1e-9 * coarse:
+        raise ValueError(f"{name}: the sampling step {coarse:g} must be an integer multiple of the solver step {fine:g}")
+    return m
+
+
+def fhn_initial_conditions(system=None, n: int = 6, seed: int = 0) -> torch.Tensor:
+    r"""The six FitzHugh–Nagumo initial conditions (our documented recipe), float64 ``[n, 2, N]``.
+
+    The LED paper shows its initial conditions only as a figure (SI Fig. 36, from ref. [49]), so we
+    use a seeded family of the same kind, an activator front with an inhibitor offset:
+
+    .. math::
+        u_0(x) = a \tanh\big((x - c)/w\big), \qquad v_0(x) = b \tanh\big((x - c)/w\big) + 0.1\,a,
+
+    with, for initial condition i, a generator seeded by ``1000 * seed + i`` drawing
+    a = ±U(0.6, 1), c = U(0.25, 0.75) L, w = U(0.5, 2.5), b = U(0.05, 0.25). Initial condition i does
+    not depend on ``n``, so the splits stay fixed when fewer are generated.
+    """
+    from .systems import get_system
+
+    system = get_system("fhn") if system is None else system
+    _positive_int("n", n)
+    x = system.grid()
+    out = []
+    for i in range(n):
+        g = torch.Generator().manual_seed(1000 * seed + i)
+        r = torch.rand(5, generator=g, dtype=torch.float64).tolist()
+        a = (0.6 + 0.4 * r[0]) * (1.0 if r[1] < 0.5 else -1.0)
+        c = (0.25 + 0.5 * r[2]) * system.L
+        w = 0.5 + 2.0 * r[3]
+        b = 0.05 + 0.2 * r[4]
+        front = torch.tanh((x - c) / w)
+        out.append(torch.stack([a * front, b * front + 0.1 * a]))
+    return torch.stack(out)
+
+
+def fhn_dataset(
+    split: str,
+    *,
+    n_steps: int | None = None,
+    horizon: str = "led",
+    save_every: int = 200,
+    dt: float = 0.005,
+    t_drop: float = 2.0,
+    seed: int = 0,
+    system=None,
+    refresh: bool = False,
+) -> Trajectory:
+    """FitzHugh–Nagumo lattice-Boltzmann data, LED SI 8.3 / 8.3.1 (cached).
+
+    Initial conditions :func:`fhn_initial_conditions` 0–2 (train), 3–4 (val), 5 (test); LB with
+    ``dt`` = 0.005 from equal-weight populations, the first ``t_drop`` = 2 time units dropped
+    (SI 8.3.1), then every ``save_every`` = 200th step saved (Δt = 1). ``n_steps`` saved steps
+    after the first sample: 450 (451 points, ``horizon="led"``) or 8000 (``horizon="long"``, the
+    Fig. 7/34 test horizon). Returns float64 ``x [n_ic, n_steps + 1, 2, N]``, ``t`` the actual
+    times (starting at ``t_drop``).
+    """
+    from .pde import LatticeBoltzmann
+    from .steppers import Repeated, rollout
+    from .systems import get_system
+
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if horizon not in ("led", "long"):
+        raise ValueError(f"horizon must be 'led' (451 points) or 'long' (8001 points), got {horizon!r}")
+    system = get_system("fhn") if system is None else system
+    n_steps = {"led": 450, "long": 8000}[horizon] if n_steps is None else n_steps
+    _positive_int("n_steps", n_steps)
+    _positive_int("save_every", save_every)
+    n_drop = _ratio("t_drop", t_drop, dt) if t_drop > 0 else 0
+    ics = FHN_SPLIT_ICS[split]
+    recipe = {
+        "name": f"fhn-{split}", "system": "fhn", "params": system.params, "split": split, "ics": ics,
+        "ic_recipe": "tanh fronts v1", "n_steps": n_steps, "save_every": save_every, "dt": dt,
+        "t_drop": t_drop, "seed": seed, "solver": "lattice Boltzmann D1Q3 BGK", "version": DATA_VERSION,
+    }
+
+    def build() -> Trajectory:
+        x0 = fhn_initial_conditions(system, 6, seed)[list(ics)]
+        lb = LatticeBoltzmann(system, dt)
+        with torch.no_grad():
+            carry = lb.init_carry(x0)
+            x = x0
+            if n_drop:
+                tr, carry = rollout(Repeated(lb, n_drop), x0, 1, carry=carry, return_carry=True)
+                x = tr.x[:, -1]
+            traj = rollout(Repeated(lb, save_every), x, n_steps, t0=n_drop * dt, carry=carry)
+        traj.meta = {"system": "fhn", "split": split, "ics": list(ics)}
+        return traj
+
+    return cached(recipe, build, refresh=refresh)
+
+
+def fhn_fd_reference(system, x0: torch.Tensor, t_eval, *, rtol: float = GROUND_TRUTH_RTOL,
+                     atol: float = GROUND_TRUTH_ATOL) -> torch.Tensor:
+    """Method-of-lines finite-difference solution of LED SI eq. (29) by ``solve_ivp`` (DOP853).
+
+    ``x0 [B, 2, N]`` -> float64 ``[B, T, 2, N]`` at ``t_eval [T]`` (``t_eval[0]`` the start).
+    Uses :meth:`~hitslite.systems.FitzHughNagumo.rhs` (second differences, zero-flux ends).
+    """
+    from scipy.integrate import solve_ivp
+
+    x0 = torch.as_tensor(x0, dtype=torch.float64)
+    t_eval = np.asarray(t_eval, dtype=np.float64)
+    out = []
+    for b in range(x0.shape[0]):
+        def f(_t, y):
+            return system.rhs(torch.from_numpy(y).reshape(1, *x0.shape[1:])).reshape(-1).numpy()
+
+        sol = solve_ivp(f, (t_eval[0], t_eval[-1]), x0[b].reshape(-1).numpy(), method="DOP853",
+                        t_eval=t_eval, rtol=rtol, atol=atol)
+        if not sol.success:
+            raise RuntimeError(f"solve_ivp failed for the FHN finite-difference reference: {sol.message}")
+        out.append(torch.from_numpy(sol.y.T.reshape(t_eval.size, *x0.shape[1:])))
+    return torch.stack(out)
+
+
+def ks_dataset(
+    split: str,
+    *,
+    preset: str = "led",
+    n_trajectories: int | None = None,
+    n_steps: int | None = None,
+    solver_dt: float | None = None,
+    seed: int = 0,
+    refresh: bool = False,
+    **system_params,
+) -> Trajectory:
+    """Kuramoto–Sivashinsky data by :class:`~hitslite.pde.ETDRK4` (cached).
+
+    ``preset`` picks the paper's configuration (:data:`hitslite.systems.KS_PRESETS`): ``"led"``
+    (L = 22, 64 nodes, Δt = 0.25 after 1000 time units of transient; one trajectory of 5e3 /
+    5e3 / 1e5 samples per split), ``"lhits"`` (L = 22, 120 nodes, Δt = 0.05; 10 / 5 / 5
+    trajectories of 5121 snapshots), ``"hits"`` (512 nodes on (0, 16 pi), 4001 snapshots).
+    ``n_trajectories`` / ``n_steps`` shrink it (the size knob). Initial states from
+    :meth:`~hitslite.systems.KuramotoSivashinsky.sample_initial` with a generator seeded by
+    ``(seed, split)``. Returns float64 ``x [n_trajectories, n_steps + 1, n]``.
+    """
+    from .pde import ETDRK4
+    from .steppers import Repeated, rollout
+    from .systems import get_system
+
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if solver_dt is not None:
+        system_params["solver_dt"] = solver_dt
+    system = get_system("ks", preset=preset, **system_params)
+    i = SPLITS.index(split)
+    n = system.n_trajectories[i] if n_trajectories is None else n_trajectories
+    n_steps = system.n_steps[i] if n_steps is None else n_steps
+    _positive_int("n_trajectories", n)
+    _positive_int("n_steps", n_steps)
+    sub = _ratio("save_dt", system.save_dt, system.solver_dt)
+    n_transient = round(system.transient / system.solver_dt)
+    recipe = {
+        "name": f"ks-{preset}-{split}", "system": "ks", "params": system.params, "split": split,
+        "n_trajectories": n, "n_steps": n_steps, "seed": seed, "solver": "ETDRK4 (contour M=64)",
+        "version": DATA_VERSION,
+    }
+
+    def build() -> Trajectory:
+        gen = torch.Generator().manual_seed(1000 * seed + _SPLIT_SEED[split])
+        x0 = system.sample_initial(n, generator=gen)
+        stepper = ETDRK4(system, system.solver_dt)
+        with torch.no_grad():
+            if n_transient:
+                x0 = Repeated(stepper, n_transient)(x0)
+            traj = rollout(Repeated(stepper, sub), x0, n_steps, t0=n_transient * system.solver_dt)
+        traj.meta = {"system": "ks", "preset": preset, "split": split}
+        return traj
+
+    return cached(recipe, build, refresh=refresh)
+
+
+def particle_dataset(
+    split: str,
+    *,
+    dim: int = 1,
+    preset: str = "led",
+    n_steps: int | None = None,
+    n_trajectories: int = 1,
+    seed: int = 0,
+    refresh: bool = False,
+    **system_params,
+) -> Trajectory:
+    """Advection–diffusion particle data by :class:`~hitslite.particles.EulerMaruyama` (cached).
+
+    LED SI 8.1 (``dim=1``) / 8.2 (``dim=3``): N = 1000 particles, δt = 1e-3, positions saved every
+    Δt = 0.5; 1e3 / 1e3 / 1e4 samples (train / val / test). ``preset="peclet"`` (``dim=3``) is the
+    SI 8.2.4 study (pass ``D`` in {0.02, 0.2, 2}; δt follows D; Δt = 1; 500 / 500 / 3000).
+    ``n_trajectories`` independent runs per split; each starts with all particles at one point
+    drawn uniformly in the box (seeded by ``(seed, split)``) at t = 0. Simulated in float64,
+    stored as float32 ``x [n_trajectories, n_steps + 1, N, dim]``.
+    """
+    from .particles import EulerMaruyama
+    from .steppers import Repeated, rollout
+    from .systems import get_system
+
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    system = get_system("advection_diffusion", dim=dim, preset=preset, **system_params)
+    n_steps = system.n_steps[SPLITS.index(split)] if n_steps is None else n_steps
+    _positive_int("n_steps", n_steps)
+    _positive_int("n_trajectories", n_trajectories)
+    sub = _ratio("save_dt", system.save_dt, system.dt)
+    recipe = {
+        "name": f"particles-{preset}-{dim}d-{split}", "system": "advection_diffusion",
+        "params": system.params, "split": split, "n_steps": n_steps, "n_trajectories": n_trajectories,
+        "seed": seed, "solver": "Euler-Maruyama, reflecting walls", "version": DATA_VERSION,
+    }
+
+    def build() -> Trajectory:
+        gen = torch.Generator().manual_seed(1000 * seed + _SPLIT_SEED[split])
+        start = (torch.rand(n_trajectories, 1, dim, generator=gen, dtype=torch.float64) - 0.5) * system.L
+        x0 = start.expand(-1, system.N, -1).clone()
+        stepper = EulerMaruyama(system, generator=gen)
+        with torch.no_grad():
+            traj = rollout(Repeated(stepper, sub), x0, n_steps)
+        return Trajectory(t=traj.t, x=traj.x.float(), dt=traj.dt,
+                          meta={"system": "advection_diffusion", "preset": preset, "dim": dim, "split": split})
+
+    return cached(recipe, build, refresh=refresh)
