@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -94,17 +94,17 @@ class Trajectory:
     def state_shape(self) -> tuple[int, ...]:
         return tuple(self.x.shape[2:])
 
-    def to(self, *args, **kwargs) -> "Trajectory":
+    def to(self, *args, **kwargs) -> Trajectory:
         """A copy with ``x`` moved/cast like ``Tensor.to`` (``t`` stays float64 on the CPU)."""
         return Trajectory(self.t, self.x.to(*args, **kwargs), self.dt, dict(self.meta))
 
-    def subsample(self, stride: int) -> "Trajectory":
+    def subsample(self, stride: int) -> Trajectory:
         """Every ``stride``-th sample: a trajectory with step ``stride * dt``."""
         if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
             raise ValueError(f"stride must be a positive int, got {stride!r}")
         return Trajectory(self.t[::stride], self.x[:, ::stride], self.dt * stride, dict(self.meta))
 
-    def __getitem__(self, index) -> "Trajectory":
+    def __getitem__(self, index) -> Trajectory:
         """Select trajectories (batch axis): ``traj[:10]``, ``traj[[0, 3]]``."""
         x = self.x[index]
         if x.ndim == self.x.ndim - 1:
@@ -129,7 +129,7 @@ class Trajectory:
         _atomic_write(Path(path), lambda f: np.savez(f, **arrays))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Trajectory":
+    def load(cls, path: str | os.PathLike) -> Trajectory:
         """Read a file written by :meth:`save`."""
         with np.load(path) as z:
             return cls(
@@ -281,7 +281,10 @@ def ode_dataset(
     n_trajectories, n_steps, dt : override the recipe's defaults (Table 2 sizes; A.1 step and length).
     seed : base seed of the initial-condition generator.
 
-    Returns a float64 :class:`Trajectory` with ``x [n_trajectories, n_steps + 1, D]``.
+    Returns
+    -------
+    Trajectory
+        float64, ``x [n_trajectories, n_steps + 1, D]``.
     """
     from .systems import get_system
 

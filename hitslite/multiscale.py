@@ -14,8 +14,8 @@ e.g. ``Hierarchy([nn_10_24, RK4(system, 0.01)])``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -62,13 +62,14 @@ class ScheduleStage:
 class Hierarchy(nn.Module):
     """Steppers of several step sizes coupled by HiTS Algorithm 1.
 
+    :meth:`forecast` from states ``x0 [B, *S]`` returns a :class:`~hitslite.data.Trajectory` on the
+    grid of the finest level (or of ``dt``, a divisor of every level's step), ``x [B, n_steps + 1, *S]``.
+
     Parameters
     ----------
-    levels : steppers in any order; they are kept sorted from coarsest to finest step. Every
-        step size must be an integer multiple of the finest one.
-
-    ``forecast(x0 [B, *S], n_steps)`` returns a :class:`~hitslite.data.Trajectory` on the grid of
-    the finest level (or ``dt``, a divisor of every level's step) with ``x [B, n_steps + 1, *S]``.
+    levels : sequence of Stepper
+        Steppers in any order; they are kept sorted from coarsest to finest step. Every step size
+        must be an integer multiple of the finest one.
     """
 
     def __init__(self, levels: Sequence[Stepper]):

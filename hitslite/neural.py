@@ -10,7 +10,7 @@ dtype, so they mix with float64 classical steppers inside a hybrid hierarchy.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

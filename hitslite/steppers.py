@@ -16,7 +16,8 @@ in :class:`~hitslite.multiscale.Hierarchy`).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn

@@ -6,7 +6,7 @@ therefore the website, carries it in the widget's saved state) and redraws on ev
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import matplotlib.pyplot as plt
 

@@ -1,0 +1,144 @@
+import json
+import shutil
+
+import pytest
+import torch
+
+import hitslite as h
+from hitslite import zoo
+
+TINY = "tiny_test_entry"
+
+
+@pytest.fixture(scope="module")
+def tiny_entry():
+    """A two-level entry small enough to train in seconds, registered only for these tests."""
+    entry = zoo.hits_levels_entry(
+        TINY, "two tiny oscillator networks (tests only)", system="harmonic_oscillator", state_dim=2,
+        data={"n_trajectories": {"train": 20, "val": 10, "test": 10}, "n_steps": 64, "dt": 0.008, "seed": 3},
+        levels=[2, 3], hidden=[8], train={"n_forward": 1, "starts": 4, "lr": 1e-3, "batch_size": 32,
+                                           "max_epochs": 3, "patience": 5, "target_loss": 1e-9},
+        seed=0)
+    yield entry
+    del zoo.ENTRIES[TINY]
+
+
+@pytest.fixture
+def trained(tiny_entry, tmp_path):
+    zoo.train_entry(TINY, directory=tmp_path, progress=False)
+    return tmp_path
+
+
+def test_training_writes_a_complete_manifest(trained):
+    manifest = json.loads((trained / TINY / "manifest.json").read_text())
+    for key in ("config", "config_hash", "data_recipe_hash", "files", "metrics", "training_seconds", "device",
+                "torch_version", "hitslite_version", "created"):
+        assert key in manifest, key
+    assert set(manifest["files"]) == {"weights.pt"} and len(manifest["files"]["weights.pt"]) == 64
+    assert len(manifest["metrics"]["levels"]) == 2
+    module = zoo.load_pretrained(TINY, directory=trained)
+    assert [round(s.dt, 6) for s in module] == [0.032, 0.064] and not module.training
+
+
+def test_tampered_weights_are_refused(trained):
+    path = trained / TINY / "weights.pt"
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(zoo.ZooError, match="SHA-256"):
+        zoo.load_pretrained(TINY, directory=trained)
+
+
+def test_missing_file_and_broken_manifest_are_refused(trained):
+    (trained / TINY / "weights.pt").unlink()
+    with pytest.raises(zoo.ZooError, match="missing"):
+        zoo.load_pretrained(TINY, directory=trained)
+    (trained / TINY / "manifest.json").write_text("{not json")
+    with pytest.raises(zoo.ZooError, match="not valid JSON"):
+        zoo.load_pretrained(TINY, directory=trained)
+    shutil.rmtree(trained / TINY)
+    with pytest.raises(zoo.ZooError, match="python -m hitslite.zoo train"):
+        zoo.load_pretrained(TINY, directory=trained)
+
+
+def test_config_mismatch_is_refused(trained):
+    path = trained / TINY / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["config"]["hidden"] = [9]
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(zoo.ZooError, match=r"different config.*hidden"):
+        zoo.load_pretrained(TINY, directory=trained)
+
+
+def test_unknown_entry_is_refused():
+    with pytest.raises(zoo.ZooError, match="unknown zoo entry"):
+        zoo.load_pretrained("no_such_entry")
+
+
+def test_training_resumes_finished_levels(tiny_entry, tmp_path, monkeypatch):
+    workdir = h.data.cache_dir() / "zoo-work" / f"{TINY}-{tiny_entry.config_hash}"
+    zoo.train_entry(TINY, directory=tmp_path / "a", progress=False)
+    reference = zoo.load_pretrained(TINY, directory=tmp_path / "a")
+    assert not workdir.exists()  # cleaned up after success
+
+    # an interrupted run: level 2 finished, then the process died
+    calls = []
+    original = h.train.fit
+
+    def dying_fit(*args, **kwargs):
+        calls.append(kwargs.get("desc"))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(h.train, "fit", dying_fit)
+    with pytest.raises(KeyboardInterrupt):
+        zoo.train_entry(TINY, directory=tmp_path / "b", progress=False)
+    assert (workdir / "level2.done.pt").exists()
+    calls.clear()
+    zoo.train_entry(TINY, directory=tmp_path / "b", progress=False)  # resumes: level 2 is not retrained
+    assert len(calls) == 1 and "NNTS 3" in calls[0]
+    resumed = zoo.load_pretrained(TINY, directory=tmp_path / "b")
+    for a, b in zip(resumed.parameters(), reference.parameters()):
+        assert torch.allclose(a, b)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in zoo.ENTRIES if n != TINY))
+def test_every_registered_entry_builds_and_gets_gradients(name):
+    entry = zoo.ENTRIES[name]
+    module = entry.build(entry.config)
+    x = torch.randn(4, entry.config["state_dim"])
+    loss = sum(s(x).pow(2).mean() for s in module)
+    loss.backward()
+    for pname, p in module.named_parameters():
+        assert p.grad is not None and float(p.grad.abs().sum()) > 0, pname
+
+
+@pytest.mark.real_cache
+@pytest.mark.parametrize("name", sorted(n for n in zoo.ENTRIES if n != TINY))
+def test_every_committed_entry_verifies_loads_and_forecasts(name):
+    if not (zoo.zoo_dir() / name).exists():
+        pytest.skip(f"{name} not in the zoo yet")
+    assert zoo.main(["verify", name]) == 0
+    module = zoo.load_pretrained(name)
+    x0 = torch.rand(8, zoo.ENTRIES[name].config["state_dim"]) * 0.5
+    with torch.no_grad():
+        traj = h.Hierarchy(list(module)).forecast(x0, 256)
+    assert torch.isfinite(traj.x).all()
+
+
+@pytest.mark.real_cache
+def test_oscillator_multiscale_beats_every_single_step_size():
+    """The claim of HiTS Fig. 2 on our pretrained networks and our test split."""
+    if not (zoo.zoo_dir() / "harmonic_oscillator").exists():
+        pytest.skip("harmonic_oscillator not in the zoo yet")
+    from hitslite.metrics import integrated_mse
+
+    entry = zoo.ENTRIES["harmonic_oscillator"]
+    test = h.ode_dataset("harmonic_oscillator", "test", **{**entry.config["data"], "n_trajectories": 100})
+    levels = list(zoo.load_pretrained("harmonic_oscillator"))
+    x0 = test.x[:, 0].float()
+    with torch.no_grad():
+        multi = integrated_mse(h.Hierarchy(levels).forecast(x0, test.n_steps, dt=test.dt), test)
+        singles = [integrated_mse(h.Hierarchy([s]).forecast(x0, test.n_steps, dt=test.dt), test) for s in levels]
+    assert multi < min(singles), (multi, singles)
