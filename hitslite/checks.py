@@ -71,3 +71,32 @@ def check_best_single_step(answer: float, errors: dict[float, float]) -> bool:
     ok = isinstance(answer, (int, float)) and math.isclose(answer, best, rel_tol=1e-9)
     return _report(ok, "best single step size", f"got {answer!r}; compare the integrated MSE of each single-scale "
                    "forecast over the whole horizon (smallest wins)")
+
+
+# ============================================================================================
+# Chapter 7 (classical PDE and particle solvers; issue 3)
+# ============================================================================================
+__all__ += ["check_etdrk4_order", "check_lyapunov_exponent", "check_uniform_variance"]
+
+
+def check_etdrk4_order(order: float) -> bool:
+    """Exercise (Ch. 7): the fitted global order of ETDRK4 on Kassam & Trefethen's problem (accept 3.7–4.3)."""
+    ok = bool(isinstance(order, (int, float)) and 3.7 <= order <= 4.3)
+    return _report(ok, "ETDRK4 order", f"got {order!r}; use step sizes where the error is well above round-off "
+                   "(~1e-12) and a reference with a step at least 10x smaller than the smallest tested")
+
+
+def check_lyapunov_exponent(lam: float) -> bool:
+    """Exercise (Ch. 7): the largest Lyapunov exponent of KS with L = 22 (0.048; accept ±25% for a short run)."""
+    lam = float(lam) if isinstance(lam, (int, float, torch.Tensor)) else float("nan")
+    ok = bool(math.isfinite(lam) and abs(lam - 0.048) <= 0.25 * 0.048)
+    return _report(ok, "Lyapunov exponent", f"got {lam:.4f}; start on the attractor (drop >= 100 time units), "
+                   "renormalise every ~1 time unit and average over >= 1000 time units and several trajectories")
+
+
+def check_uniform_variance(variance: float, L: float = 1.0) -> bool:
+    """Exercise (Ch. 7): the stationary per-axis variance of particles reflected in [-L/2, L/2] is L^2/12."""
+    want = L**2 / 12
+    ok = bool(isinstance(variance, (int, float)) and abs(variance - want) <= 0.05 * want)
+    return _report(ok, "stationary variance", f"got {variance!r}, expected about {want:.4f}: a uniform density "
+                   "on an interval of length L has variance L^2/12; wait a few diffusion times L^2/D")
