@@ -91,8 +91,8 @@ def bench_solvers(batch_sizes=(1, 8, 64, 512), devices=None, dtype=torch.float64
                              "batch": b, "steps_per_s": sps, "state_steps_per_s": sps * b,
                              "dtype": str(dtype).replace("torch.", "")})
                 if verbose:
-                    print(f"{name:44s} {device:5s} B={b:<5d} {sps:12.1f} steps/s {sps * b:14.1f} state-steps/s",
-                          flush=True)
+                    print(f"{name:44s} {device:5s} B={b:<5d} {sps:12.1f} steps/s "
+                          f"{sps * b:14.1f} state-steps/s", flush=True)
     return {
         "benchmark": "solvers",
         "torch": torch.__version__,

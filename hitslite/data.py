@@ -369,7 +369,9 @@ def _positive_int(name, value):
 def _ratio(name, coarse, fine):
     m = round(coarse / fine)
     if m < 1 or abs(m * fine - coarse) > 1e-9 * coarse:
-        raise ValueError(f"{name}: the sampling step {coarse:g} must be an integer multiple of the solver step {fine:g}")
+        raise ValueError(
+            f"{name}: the sampling step {coarse:g} must be an integer multiple of the solver step {fine:g}"
+        )
     return m
 
 
@@ -587,6 +589,7 @@ def particle_dataset(
         with torch.no_grad():
             traj = rollout(Repeated(stepper, sub), x0, n_steps)
         return Trajectory(t=traj.t, x=traj.x.float(), dt=traj.dt,
-                          meta={"system": "advection_diffusion", "preset": preset, "dim": dim, "split": split})
+                          meta={"system": "advection_diffusion", "preset": preset, "dim": dim,
+                                "split": split})
 
     return cached(recipe, build, refresh=refresh)

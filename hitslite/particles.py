@@ -44,7 +44,10 @@ class EulerMaruyama(Stepper):
         super().__init__()
         for attr in ("drift", "reflect", "D", "L"):
             if not hasattr(system, attr):
-                raise TypeError(f"system must be an AdvectionDiffusion-like system with .{attr}, got {type(system).__name__}")
+                raise TypeError(
+                    f"system must be an AdvectionDiffusion-like system with .{attr}, "
+                    f"got {type(system).__name__}"
+                )
         self.system = system
         self.dt = _check_dt(system.dt if dt is None else dt)
         if generator is not None and seed is not None:
@@ -76,7 +79,9 @@ class EulerMaruyama(Stepper):
     def step(self, x: torch.Tensor, carry: Any = None) -> tuple[torch.Tensor, tuple[float, Any]]:
         t, gen = self.init_carry(x) if carry is None else carry
         if gen is not None and gen.device.type != x.device.type:
-            raise ValueError(f"generator lives on {gen.device} but x is on {x.device}; create it on x's device")
+            raise ValueError(
+                f"generator lives on {gen.device} but x is on {x.device}; create it on x's device"
+            )
         drift = (self.A * torch.cos(self.omega * t)).to(device=x.device, dtype=x.dtype)
         noise = torch.randn(x.shape, generator=gen, dtype=x.dtype, device=x.device)
         x_new = x + drift * self.dt + math.sqrt(self.system.D * self.dt) * noise

@@ -99,7 +99,10 @@ class ETDRK4(Stepper):
         super().__init__()
         for attr in ("linear_symbol", "nonlinear_coefficient", "n"):
             if not hasattr(system, attr):
-                raise TypeError(f"system must be a KuramotoSivashinsky-like system with .{attr}, got {type(system).__name__}")
+                raise TypeError(
+                    f"system must be a KuramotoSivashinsky-like system with .{attr}, "
+                    f"got {type(system).__name__}"
+                )
         self.dt = _check_dt(dt)
         self.n = int(system.n)
         self.system = system
@@ -136,7 +139,8 @@ class ETDRK4(Stepper):
         return torch.fft.irfft(v, n=self.n, dim=-1)
 
     def extra_repr(self) -> str:
-        return f"dt={self.dt:g}, n={self.n}, L={self.system.L:g}, contour_points={self.contour_points}, dealias={self.dealias}"
+        return (f"dt={self.dt:g}, n={self.n}, L={self.system.L:g}, contour_points={self.contour_points}, "
+                f"dealias={self.dealias}")
 
 
 class LatticeBoltzmann(Stepper):
@@ -145,7 +149,8 @@ class LatticeBoltzmann(Stepper):
     Populations f_i^c (channel c in {u, v}, velocity i in {-1, 0, +1}) stream one node per step:
 
     .. math::
-        f_i(x_j + i\,\delta x, t_{k+1}) = f_i - \omega^c (f_i - \rho^c/3) + \tfrac{1}{3}\,\delta t\, R^c(u, v),
+        f_i(x_j + i\,\delta x, t_{k+1}) = f_i - \omega^c (f_i - \rho^c/3)
+            + \tfrac{1}{3}\,\delta t\, R^c(u, v),
         \qquad \rho^c = \textstyle\sum_i f_i^c,\qquad \omega^c = \frac{2}{1 + 3 D^c \delta t / \delta x^2},
 
     with R^u = u - u^3 - v, R^v = eps (u - alpha1 v - alpha0) evaluated at t_k (eqs. 33–39).
@@ -166,7 +171,9 @@ class LatticeBoltzmann(Stepper):
         super().__init__()
         for attr in ("diffusivities", "dx", "reaction", "n"):
             if not hasattr(system, attr):
-                raise TypeError(f"system must be a FitzHughNagumo-like system with .{attr}, got {type(system).__name__}")
+                raise TypeError(
+                    f"system must be a FitzHughNagumo-like system with .{attr}, got {type(system).__name__}"
+                )
         self.dt = _check_dt(dt)
         self.system = system
         self.n = int(system.n)
@@ -190,7 +197,7 @@ class LatticeBoltzmann(Stepper):
         self.register_buffer("omega_t", torch.tensor(omega, dtype=torch.float64)[:, None, None])
 
     def init_carry(self, x: torch.Tensor) -> torch.Tensor:
-        """Equal-weight equilibrium populations f_i = rho / 3 (eqs. 40–41): ``[B, 2, n] -> [B, 2, 3, n]``."""
+        """Equal-weight equilibrium f_i = rho / 3 (eqs. 40–41): ``[B, 2, n] -> [B, 2, 3, n]``."""
         self._check(x)
         return (x / 3.0)[:, :, None, :].expand(-1, -1, 3, -1).clone()
 
@@ -217,7 +224,8 @@ class LatticeBoltzmann(Stepper):
         return self.step(x, None)[0]
 
     def extra_repr(self) -> str:
-        return f"dt={self.dt:g}, dx={self.system.dx:g}, omega={tuple(round(w, 6) for w in self.omega)}, reaction={self.use_reaction}"
+        omega = tuple(round(w, 6) for w in self.omega)
+        return f"dt={self.dt:g}, dx={self.system.dx:g}, omega={omega}, reaction={self.use_reaction}"
 
 
 @torch.no_grad()

@@ -453,7 +453,9 @@ def _positive(name: str, value, *, integer: bool = False, allow_zero: bool = Fal
 def _check_keys(name: str, params: dict, allowed) -> None:
     unknown = set(params) - set(allowed)
     if unknown:
-        raise ValueError(f"unknown parameter(s) {sorted(unknown)} for system {name!r}; it takes {sorted(allowed)}")
+        raise ValueError(
+            f"unknown parameter(s) {sorted(unknown)} for system {name!r}; it takes {sorted(allowed)}"
+        )
 
 
 @register_system("ks")
@@ -480,7 +482,9 @@ def _ks_factory(preset: str = "led", **params) -> KuramotoSivashinsky:
         for v in cfg[key]:
             _positive(key, v, integer=True, system="ks")
     if cfg.get("initial", "random") not in ("random", "kassam_trefethen"):
-        raise ValueError(f"initial of system 'ks' must be 'random' or 'kassam_trefethen', got {cfg['initial']!r}")
+        raise ValueError(
+            f"initial of system 'ks' must be 'random' or 'kassam_trefethen', got {cfg['initial']!r}"
+        )
     n = cfg["n"]
     record = {"preset": preset, **cfg}
     return KuramotoSivashinsky(name="ks", state_shape=(n,), params=record, reference=reference, **cfg)
@@ -500,7 +504,8 @@ def _fhn_factory(**params) -> FitzHughNagumo:
     _positive("Dv", cfg["Dv"], allow_zero=True, system="fhn")
     _positive("eps", cfg["eps"], allow_zero=True, system="fhn")
     for key in ("alpha0", "alpha1"):
-        if isinstance(cfg[key], bool) or not isinstance(cfg[key], (int, float)) or not math.isfinite(cfg[key]):
+        value = cfg[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ValueError(f"{key} of system 'fhn' must be a finite number, got {cfg[key]!r}")
     return FitzHughNagumo(name="fhn", state_shape=(2, cfg["n"]), params=dict(cfg),
                           reference="LED SI 8.3.1, eq. (29)", **cfg)
@@ -514,7 +519,9 @@ def _advection_diffusion_factory(dim: int = 1, preset: str = "led", **params) ->
     micro step chosen from ``D`` as in the paper (:data:`PECLET_DT`) unless ``dt`` is given.
     """
     if dim not in (1, 3) and not ("A" in params and "omega" in params):
-        raise ValueError(f"dim of system 'advection_diffusion' must be 1 or 3 (or pass A and omega), got {dim!r}")
+        raise ValueError(
+            f"dim of system 'advection_diffusion' must be 1 or 3 (or pass A and omega), got {dim!r}"
+        )
     _positive("dim", dim, integer=True, system="advection_diffusion")
     if preset == "led":
         base = dict(A=(1.0,), omega=(0.1,)) if dim == 1 else dict(A=(1.0, 1.5, 0.0), omega=(0.2, 1.0, 0.5))
@@ -548,7 +555,9 @@ def _advection_diffusion_factory(dim: int = 1, preset: str = "led", **params) ->
         raise ValueError("A and omega of system 'advection_diffusion' must be finite")
     cfg["n_steps"] = tuple(cfg["n_steps"])
     if len(cfg["n_steps"]) != 3:
-        raise ValueError(f"n_steps of system 'advection_diffusion' must be (train, val, test), got {cfg['n_steps']!r}")
+        raise ValueError(
+            f"n_steps of system 'advection_diffusion' must be (train, val, test), got {cfg['n_steps']!r}"
+        )
     for v in cfg["n_steps"]:
         _positive("n_steps", v, integer=True, system="advection_diffusion")
     record = {"dim": dim, "preset": preset, **cfg}

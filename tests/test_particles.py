@@ -19,7 +19,8 @@ def _one_thread():
 
 def test_presets_match_the_paper():
     one = h.get_system("advection_diffusion", dim=1)
-    assert (one.D, one.A, one.omega, one.L, one.N, one.dt, one.save_dt) == (0.2, (1.0,), (0.1,), 1.0, 1000, 1e-3, 0.5)
+    got = (one.D, one.A, one.omega, one.L, one.N, one.dt, one.save_dt)
+    assert got == (0.2, (1.0,), (0.1,), 1.0, 1000, 1e-3, 0.5)
     three = h.get_system("advection_diffusion", dim=3)
     assert three.A == (1.0, 1.5, 0.0) and three.omega == (0.2, 1.0, 0.5) and three.state_shape == (1000, 3)
     assert three.peclet == pytest.approx(9.0, abs=0.05)  # LED eq. (6): Pe = 9
@@ -58,7 +59,8 @@ def test_drift_is_A_cos_omega_t_in_the_carry_time():
     s = h.get_system("advection_diffusion", dim=3, D=0.0, A=(0.1, 0.2, 0.0), omega=(0.2, 1.0, 0.5), N=1)
     errors = []
     for dt in (1e-2, 5e-3):
-        traj = h.rollout(h.EulerMaruyama(s, dt=dt), torch.zeros(1, 1, 3, dtype=torch.float64), round(2.0 / dt))
+        x0 = torch.zeros(1, 1, 3, dtype=torch.float64)
+        traj = h.rollout(h.EulerMaruyama(s, dt=dt), x0, round(2.0 / dt))
         exact = torch.tensor(s.A) * torch.sin(torch.tensor(s.omega) * 2.0) / torch.tensor(s.omega)
         errors.append(float((traj.x[0, -1, 0] - exact).abs().max()))
     assert errors[1] < 1e-3 and errors[0] / errors[1] == pytest.approx(2.0, rel=0.1)
