@@ -5,8 +5,8 @@ Euler–Maruyama for particles) against batch size, on the CPU and on CUDA when 
 ``benchmarks/results/solvers.json`` and printed as a table. These are the denominators of the
 speed-ups LED and L-HiTS report.
 
-``ks_dt``: the convergence of the KS solver step (the evidence behind
-:data:`hitslite.pde.KS_DT_CONVERGENCE`), written to ``benchmarks/results/ks_dt.json``.
+``ks_dt``: the convergence of the KS solver step (the evidence for the data sets' dt = 0.025),
+written to ``benchmarks/results/ks_dt.json``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Checks compute their reference answers with the package itself — nothing is ty
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 

@@ -219,13 +219,14 @@ class LevelSelection:
 
 def _forecast_mse(levels: Sequence[Stepper], val: Trajectory) -> float:
     h = Hierarchy(levels)
-    x0 = val.x[:, 0].to(next((p for p in h.parameters()), val.x).dtype)
+    param = next(h.parameters(), None)  # neural levels: start in their device and dtype
+    x0 = val.x[:, 0] if param is None else val.x[:, 0].to(device=param.device, dtype=param.dtype)
     try:
         with torch.no_grad():
             pred = h.forecast(x0, val.n_steps, dt=val.dt).x
     except ForecastDivergedError:
         return math.inf
-    return float(torch.mean((pred.to(val.x.dtype) - val.x) ** 2))
+    return float(torch.mean((pred.to(val.x) - val.x) ** 2))
 
 
 def select_levels(steppers: Sequence[Stepper], val: Trajectory) -> LevelSelection:

@@ -22,19 +22,7 @@ import torch
 
 from .steppers import Stepper, _check_dt
 
-__all__ = ["ETDRK4", "LatticeBoltzmann", "lyapunov_exponent", "etdrk4_coefficients", "KS_DT_CONVERGENCE"]
-
-#: Measured evidence for the KS solver step of the data sets (LED preset, L = 22, n = 64,
-#: float64; 4 states after 100 time units on the attractor; horizon 10 time units, i.e. half a
-#: Lyapunov time; error = max |u - u_ref| / max |u_ref| against ETDRK4 with dt = 1e-3; re-run by
-#: ``python -m hitslite.bench ks_dt`` and checked in ``tests/test_pde.py``). The LED text's
-#: dt = 0.025 is converged to ~1e-7, far below any learned model's error, so the data use it
-#: (the LED code's 2.5e-4 costs 100x more for no visible change).
-KS_DT_CONVERGENCE: dict[float, float] = {
-    0.5: 2.34e-3, 0.25: 3.31e-4, 0.1: 2.08e-5, 0.05: 1.88e-6,
-    0.025: 1.43e-7, 0.01: 5.07e-9, 0.005: 3.70e-10, 0.0025: 2.40e-11,
-}
-
+__all__ = ["ETDRK4", "LatticeBoltzmann", "lyapunov_exponent", "etdrk4_coefficients"]
 
 def _complex_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.complex64 if dtype in (torch.float32, torch.float16, torch.bfloat16) else torch.complex128

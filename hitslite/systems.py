@@ -221,7 +221,7 @@ class KuramotoSivashinsky(System):
         """``n`` smooth periodic initial states, float64 ``[n, self.n]``.
 
         ``initial="random"``: a zero-mean sum of the 4 longest Fourier modes with independent
-        standard normal coefficients, scaled to max |u| = 1 (the transient then carries it onto
+        standard normal coefficients, scaled to ``max |u| = 1`` (the transient then carries it onto
         the attractor). ``initial="kassam_trefethen"``: cos(2 pi x / L) (1 + sin(2 pi x / L)), the
         classic example of Kassam & Trefethen (2005), identical for all ``n``.
         """
@@ -318,7 +318,7 @@ class AdvectionDiffusion(System):
 
     @property
     def peclet(self) -> float:
-        """Pe = L |A|_2 / D (LED eq. 6)."""
+        """Pe = L ``||A||_2`` / D (LED eq. 6)."""
         return self.L * math.sqrt(sum(a * a for a in self.A)) / self.D
 
     def reflect(self, x: torch.Tensor) -> torch.Tensor:
@@ -421,8 +421,8 @@ _ode_factory(
 #: 120 nodes, saved every 0.05; 10 / 5 / 5 random initial conditions, 5121 snapshots each; no
 #: transient is stated). ``hits``: HiTS App. A.3 (512 points on (0, 16 pi), 4001 snapshots; the
 #: sampling step is not stated, we use Kassam & Trefethen's 1/4 and their initial condition).
-#: ``solver_dt`` = 0.025 (the LED paper's text) is converged for all three: see
-#: ``hitslite.pde.KS_DT_CONVERGENCE`` for the measured evidence.
+#: ``solver_dt`` = 0.025 (the LED paper's text) is converged for all three: Chapter 7 measures it,
+#: ``tests/test_pde.py`` checks it and ``python -m hitslite.bench ks_dt`` records it.
 KS_PRESETS: dict[str, dict[str, Any]] = {
     "led": dict(L=22.0, n=64, save_dt=0.25, transient=1000.0,
                 n_trajectories=(1, 1, 1), n_steps=(5000, 5000, 100000),

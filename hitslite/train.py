@@ -89,7 +89,7 @@ def multistep_loss(stepper: Stepper, windows: torch.Tensor) -> torch.Tensor:
 class FitResult:
     """What :func:`fit` returns: per-epoch history and the restored best weights' losses."""
 
-    history: dict[str, list[float]] = field(default_factory=lambda: {"epoch": [], "train": [], "val": []})
+    history: dict[str, list[float]] = field(default_factory=lambda: {"epoch": [], "train": [], "val": [], "lr": []})
     best_epoch: int = 0
     best_loss: float = math.inf
     epochs: int = 0
@@ -126,6 +126,8 @@ def fit(
     max_epochs: int = 1000,
     patience: int | None = 50,
     target_loss: float = 1e-8,
+    lr_halving_patience: int | None = None,
+    min_lr: float = 1e-6,
     seed: int = 0,
     device: torch.device | str | None = None,
     progress: bool = True,
@@ -140,6 +142,10 @@ def fit(
     recorded; training stops after ``max_epochs``, when the training loss falls below
     ``target_loss`` (HiTS App. A.1 uses 1e-8), or after ``patience`` epochs without a better
     validation loss. The best weights are restored at the end.
+
+    HiTS trains with a constant learning rate. With ``lr_halving_patience`` set, the learning
+    rate is halved (down to ``min_lr``) after that many epochs without a better validation loss,
+    as LED does (SI 6.5); this reaches a much lower loss floor for the coarse flow maps.
 
     ``device`` moves the stepper and data there (default: where the stepper already is).
     ``checkpoint`` makes the run resumable: state is saved atomically every ``checkpoint_every``
@@ -203,12 +209,17 @@ def fit(
         result.history["epoch"].append(epoch + 1)
         result.history["train"].append(train_loss)
         result.history["val"].append(val_loss)
+        result.history["lr"].append(opt.param_groups[0]["lr"])
         if val_loss < result.best_loss:
             result.best_loss, result.best_epoch, since_best = val_loss, epoch + 1, 0
             best_state = copy.deepcopy(stepper.state_dict())
         else:
             since_best += 1
-        bar.set_postfix(train=f"{train_loss:.2e}", val=f"{val_loss:.2e}", best=f"{result.best_loss:.2e}")
+            if lr_halving_patience and since_best % lr_halving_patience == 0:
+                for group in opt.param_groups:
+                    group["lr"] = max(min_lr, group["lr"] / 2)
+        bar.set_postfix(train=f"{train_loss:.2e}", val=f"{val_loss:.2e}", best=f"{result.best_loss:.2e}",
+                        lr=f"{opt.param_groups[0]['lr']:.0e}")
         result.epochs = epoch + 1
         result.seconds = time.perf_counter() - t0
         if not math.isfinite(train_loss):

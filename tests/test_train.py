@@ -57,6 +57,20 @@ def test_small_training_run_reaches_a_stated_loss(oscillator):
     assert len(result.history["val"]) == result.epochs and result.stop_reason
 
 
+def test_learning_rate_halves_when_validation_stalls(oscillator):
+    train, val = oscillator
+    torch.manual_seed(0)
+    net = h.ResNetStepper(2, 0.04, hidden=[16])
+    result = h.fit(net, make_windows(train, 2, 2).float(), make_windows(val, 2, 2).float(), max_epochs=30,
+                   lr=0.05, batch_size=64, patience=None, lr_halving_patience=1, min_lr=1e-5, progress=False)
+    lrs, vals = result.history["lr"], result.history["val"]
+    best_so_far = [min(vals[: i + 1]) for i in range(len(vals))]
+    # lrs[i] is the rate used in epoch i: halved after every earlier epoch without a better validation loss
+    stalls = [sum(1 for j in range(1, i) if vals[j] >= best_so_far[j - 1]) for i in range(len(vals))]
+    assert stalls[-1] >= 1
+    assert lrs == [max(1e-5, 0.05 / 2**n) for n in stalls]
+
+
 def test_fit_resumes_from_a_checkpoint_and_matches_an_uninterrupted_run(oscillator, tmp_path):
     train, val = oscillator
     tr, va = make_windows(train, 2, 2).float(), make_windows(val, 2, 2).float()
