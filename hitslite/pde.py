@@ -231,7 +231,7 @@ def lyapunov_exponent(
 
     A perturbed copy y = x + eps * e (e a random unit direction) is advanced next to each
     reference state of ``x0 [B, *S]``; every ``steps_per_renorm`` steps the separation
-    d = |y - x| is logged and y is pulled back to x + eps (y - x) / d. The estimate is
+    ``d = |y - x|`` is logged and y is pulled back to ``x + eps (y - x) / d``. The estimate is
     lambda_1 = sum log(d / eps) / (n_renorm * steps_per_renorm * dt), per reference trajectory.
     Start from states on the attractor (discard a transient first).
 
