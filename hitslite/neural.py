@@ -2,6 +2,8 @@
 
 * :class:`MLP` — a plain feed-forward network (ReLU hidden layers, linear output).
 * :class:`ResNetStepper` — HiTS eqs. (7)–(8): x_{n+1} = x_n + F̂(x_n), one network per step size.
+* :class:`Latent` — a stepper (or a whole :class:`~hitslite.multiscale.Hierarchy`) run in the
+  coordinates of an encoder/decoder pair: L-HiTS Algorithm 1.
 
 Neural steppers compute in their parameters' dtype (float32 by default) and return the input's
 dtype, so they mix with float64 classical steppers inside a hybrid hierarchy.
@@ -17,7 +19,7 @@ from torch import nn
 
 from .steppers import Stepper
 
-__all__ = ["MLP", "ResNetStepper", "ACTIVATIONS"]
+__all__ = ["MLP", "ResNetStepper", "ResNetStack", "Latent", "ACTIVATIONS"]
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU}
 
@@ -88,3 +90,187 @@ class ResNetStepper(Stepper):
 
     def extra_repr(self) -> str:
         return f"dt={self.dt:g}, state_shape={self.state_shape}, hidden={list(self.hidden)}"
+
+
+class ResNetStack(nn.Module):
+    r"""``L`` ResNet steppers of one architecture evaluated together, for batched training.
+
+    Layer ``j`` holds weights ``[L, out, in]`` and biases ``[L, 1, out]``; input ``x [L, N, D]``
+    (level ``l``'s batch in ``x[l]``) gives ``x + F̂_l(x)`` for every level in one ``baddbmm``
+    per layer — one call instead of ``L``, which is what makes training the eleven HiTS levels
+    together faster than one by one. Build it from existing steppers with :meth:`from_steppers`
+    and copy the trained weights back with :meth:`unstack_into`.
+    """
+
+    def __init__(self, steppers: Sequence[ResNetStepper]):
+        super().__init__()
+        steppers = list(steppers)
+        if not steppers or not all(isinstance(s, ResNetStepper) for s in steppers):
+            raise TypeError("steppers must be a non-empty sequence of ResNetStepper")
+        first = steppers[0]
+        if any(s.state_shape != first.state_shape or s.hidden != first.hidden for s in steppers):
+            raise ValueError("all steppers of a ResNetStack must share state_shape and hidden widths")
+        self.dts = [s.dt for s in steppers]
+        self.state_shape = first.state_shape
+        self.activation = type(first.increment.net[1]) if len(first.increment.net) > 1 else None
+        linears = [[m for m in s.increment.net if isinstance(m, nn.Linear)] for s in steppers]
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.stack([lin[j].weight.detach() for lin in linears]).clone())
+            for j in range(len(linears[0])))
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.stack([lin[j].bias.detach() for lin in linears])[:, None, :].clone())
+            for j in range(len(linears[0])))
+
+    @classmethod
+    def from_steppers(cls, steppers: Sequence[ResNetStepper]) -> ResNetStack:
+        return cls(steppers)
+
+    def __len__(self) -> int:
+        return len(self.dts)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [L, N, *S] -> [L, N, *S]``: one step of every level on its own batch."""
+        L, N = x.shape[:2]
+        if L != len(self) or tuple(x.shape[2:]) != self.state_shape:
+            raise ValueError(f"ResNetStack expects [{len(self)}, N, {', '.join(map(str, self.state_shape))}], "
+                             f"got {tuple(x.shape)}")
+        h = x.reshape(L, N, -1).to(self.weights[0].dtype)
+        act = self.activation() if self.activation is not None else None
+        for j, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(b, h, w.transpose(1, 2))
+            if j < len(self.weights) - 1:
+                h = act(h)
+        return x + h.reshape(x.shape).to(x.dtype)
+
+    @torch.no_grad()
+    def unstack_into(self, steppers: Sequence[ResNetStepper], levels: Sequence[int] | None = None) -> None:
+        """Copy the weights of stack levels ``levels`` (default all) into ``steppers``."""
+        levels = range(len(self)) if levels is None else levels
+        for s, l in zip(steppers, levels):
+            linears = [m for m in s.increment.net if isinstance(m, nn.Linear)]
+            for j, lin in enumerate(linears):
+                lin.weight.copy_(self.weights[j][l])
+                lin.bias.copy_(self.biases[j][l, 0])
+
+
+# ----------------------------------------------------------------------------------------
+# L-HiTS: stepping in learned coordinates
+# ----------------------------------------------------------------------------------------
+def _coordinate_map(obj, method: str, name: str):
+    """``obj.method`` if ``obj`` has it (an autoencoder or PCA), else ``obj`` itself if callable."""
+    fn = getattr(obj, method, None)
+    if callable(fn):
+        return fn
+    if callable(obj):
+        return obj
+    raise TypeError(f"{name} must be callable or have a .{method}() method, got {type(obj).__name__}")
+
+
+class Latent(Stepper):
+    r"""A stepper, or a whole hierarchy, run in latent coordinates (L-HiTS Sec. 3.3, Algorithm 1).
+
+    .. math::
+        z_0 = f_E(x_0), \qquad z_{n+1} = \mathcal N(z_n)\ \text{(eq. 12)}, \qquad \hat x_n = f_D(z_n).
+
+    ``encoder`` maps ``x [..., *S] -> z [..., d]`` and ``decoder`` back; either may be a callable
+    or an object with ``encode`` / ``decode`` (an :class:`~hitslite.nets.Autoencoder` or
+    :class:`~hitslite.nets.PCA`; pass it twice). Modules are registered, so ``.to()`` and
+    ``state_dict`` cover them. ``stepper`` advances latent states ``[B, d]``: a
+    :class:`~hitslite.steppers.Stepper` or a :class:`~hitslite.multiscale.Hierarchy`.
+
+    Three ways to run it, all exact compositions (the accuracy is that of the inner stepper
+    plus the reconstruction error of the coordinates):
+
+    * as a stepper inside :func:`~hitslite.steppers.rollout`: the latent state lives in the
+      carry, so the state is encoded **once** (``init_carry``), stepped in latent space and only
+      decoded at each step — never re-encoded;
+    * as a level of a :class:`~hitslite.multiscale.Hierarchy`: ``forward(x)`` encodes, steps
+      and decodes, so ``Hierarchy([Latent(...), ...])`` works unchanged, but pays an encode and
+      a decode at every call;
+    * :meth:`forecast` — the efficient L-HiTS path: encode ``x0`` once, run the inner
+      hierarchy's vectorised Algorithm 1 (HiTS) entirely on ``[*, d]`` latent states, interpolate
+      in latent space (Algorithm 1, lines 11–12), then decode all ``B (T+1)`` states in a single
+      batched call (line 13).
+
+    :attr:`dt` is the inner stepper's step (a hierarchy's finest step). Outputs have the input's
+    dtype.
+    """
+
+    def __init__(self, encoder, stepper, decoder):
+        super().__init__()
+        self._encode = _coordinate_map(encoder, "encode", "encoder")
+        self._decode = _coordinate_map(decoder, "decode", "decoder")
+        if not hasattr(stepper, "dt"):
+            raise TypeError(f"stepper must be a Stepper or Hierarchy (with .dt), got {type(stepper).__name__}")
+        if isinstance(encoder, nn.Module):
+            self.encoder = encoder
+        if isinstance(decoder, nn.Module) and decoder is not encoder:
+            self.decoder = decoder
+        self.inner = stepper
+
+    @property
+    def dt(self) -> float:  # noqa: D102 - documented in the class
+        return self.inner.dt
+
+    def _is_hierarchy(self) -> bool:
+        return hasattr(self.inner, "forecast") and not hasattr(self.inner, "step")
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [..., *S] -> z [..., d]``."""
+        return self._encode(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """``z [..., d] -> x [..., *S]``."""
+        return self._decode(z)
+
+    def _single(self, what: str):
+        if self._is_hierarchy():
+            raise TypeError(f"Latent.{what} needs a single inner stepper; this one wraps a "
+                            f"{type(self.inner).__name__} — use Latent.forecast(x0, n_steps) instead")
+
+    def init_carry(self, x: torch.Tensor):
+        """``(z, inner carry)`` with ``z = encode(x)``: the latent state rides in the carry."""
+        self._single("init_carry")
+        z = self._encode(x)
+        return (z, self.inner.init_carry(z))
+
+    def step(self, x: torch.Tensor, carry=None):
+        """One latent step: ``(x [B, *S], (z, c)) -> (decode(z') [B, *S], (z', c'))``."""
+        self._single("step")
+        if carry is None:
+            carry = self.init_carry(x)
+        z, inner_carry = carry
+        z, inner_carry = self.inner.step(z, inner_carry)
+        return self._decode(z).to(x.dtype), (z, inner_carry)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Encode, one inner step, decode: ``x [B, *S] -> [B, *S]``."""
+        return self.step(x)[0]
+
+    def forecast(self, x0: torch.Tensor, n_steps: int, *, dt: float | None = None,
+                 check_finite: bool = True, decode: bool = True):
+        """L-HiTS Algorithm 1 from ``x0 [B, *S]`` over ``n_steps`` output steps of ``dt``.
+
+        Returns a :class:`~hitslite.data.Trajectory` with ``x [B, n_steps + 1, *S]`` (or the latent
+        ``[B, n_steps + 1, d]`` with ``decode=False``); ``meta['latent']`` holds the latent
+        trajectory. A hierarchy inside runs :meth:`~hitslite.multiscale.Hierarchy.forecast`; a
+        single stepper is wrapped in a one-level hierarchy (so a coarse step is linearly
+        interpolated onto ``dt``, the paper's protocol for single NNTS in Tables 3–4).
+        """
+        from .data import Trajectory
+        from .multiscale import Hierarchy
+
+        if not isinstance(x0, torch.Tensor) or x0.ndim < 2:
+            raise ValueError(f"x0 must be a tensor of shape [batch, *state], got "
+                             f"{tuple(x0.shape) if isinstance(x0, torch.Tensor) else type(x0).__name__}")
+        inner = self.inner if self._is_hierarchy() else Hierarchy([self.inner])
+        z0 = self._encode(x0)
+        latent = inner.forecast(z0, n_steps, dt=dt, check_finite=check_finite)
+        if not decode:
+            return latent
+        x = self._decode(latent.x).to(x0.dtype)
+        meta = {**latent.meta, "source": "Latent.forecast", "latent": latent}
+        return Trajectory(t=latent.t, x=x, dt=latent.dt, meta=meta)
+
+    def extra_repr(self) -> str:
+        return f"dt={self.dt:g}"

@@ -25,7 +25,7 @@ from torch import nn
 from .data import Trajectory
 from .steppers import Stepper
 
-__all__ = ["make_windows", "multistep_loss", "fit", "fit_levels", "FitResult"]
+__all__ = ["make_windows", "multistep_loss", "fit", "fit_stack", "fit_levels", "FitResult"]
 
 
 def make_windows(
@@ -257,6 +257,7 @@ def fit_levels(
     seed: int = 0,
     progress: bool = True,
     checkpoint_dir: str | os.PathLike | None = None,
+    batched: bool = False,
     **fit_kwargs,
 ) -> tuple[list[Stepper], list[FitResult]]:
     """Train one stepper per step size ``train.dt * 2**k`` for ``k`` in ``levels`` (NNTS k).
@@ -265,10 +266,24 @@ def fit_levels(
     :func:`make_windows` with stride ``2**k`` on ``train`` and ``val``. Returns the trained
     steppers (ordered like ``levels``) and their :class:`FitResult` s. Extra keyword arguments go
     to :func:`fit`. With ``checkpoint_dir`` each level checkpoints to ``level{k}.pt`` there.
+
+    ``batched=True`` trains all levels at once with :func:`fit_stack` (ResNet steppers of one
+    architecture only): the same per-level Adam, early stopping and learning-rate halving, one
+    batched call per layer instead of one call per level.
     """
     from tqdm.auto import tqdm
 
     levels = list(levels)
+    if batched:
+        gen = torch.Generator().manual_seed(seed)
+        steppers = [make_stepper(train.dt * 2**k) for k in levels]
+        tr = [make_windows(train, 2**k, n_forward, starts=starts, generator=gen) for k in levels]
+        va = [make_windows(val, 2**k, n_forward, starts=starts, generator=gen) for k in levels]
+        ckpt = Path(checkpoint_dir) / "stack.pt" if checkpoint_dir is not None else None
+        if ckpt is not None:
+            ckpt.parent.mkdir(parents=True, exist_ok=True)
+        results = fit_stack(steppers, tr, va, seed=seed, progress=progress, checkpoint=ckpt, **fit_kwargs)
+        return steppers, results
     steppers, results = [], []
     for k in tqdm(levels, desc="levels", disable=not progress):
         stride = 2**k
@@ -293,3 +308,192 @@ def fit_levels(
         steppers.append(stepper)
         results.append(res)
     return steppers, results
+
+
+class _LevelAdam:
+    """Adam (Kingma & Ba 2015) with one learning rate per level: the leading axis of every parameter.
+
+    Used by :func:`fit_stack`; for level ``l`` the update is exactly Adam with rate ``lr[l]``, so
+    training a stack equals training its levels one by one (up to minibatch order).
+    """
+
+    def __init__(self, params, lr: torch.Tensor, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params = list(params)
+        self.lr = lr.clone()
+        self.betas, self.eps, self.t = betas, eps, 0
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        for p, m, v in zip(self.params, self.m, self.v):
+            m.mul_(b1).add_(p.grad, alpha=1 - b1)
+            v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+            rate = self.lr.to(p).reshape(-1, *([1] * (p.ndim - 1)))
+            p.sub_(rate * (m / (1 - b1**self.t)) / ((v / (1 - b2**self.t)).sqrt() + self.eps))
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def state_dict(self) -> dict:
+        return {"lr": self.lr, "t": self.t, "m": self.m, "v": self.v}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.lr, self.t = state["lr"].clone(), state["t"]
+        for dst, src in zip(self.m + self.v, state["m"] + state["v"]):
+            dst.copy_(src)
+
+
+def _stack_windows(windows: list[torch.Tensor], device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad per-level windows ``[N_l, p+1, *S]`` to ``[L, N_max, p+1, *S]`` plus a mask ``[L, N_max]``."""
+    n_max = max(w.shape[0] for w in windows)
+    out = windows[0].new_zeros((len(windows), n_max, *windows[0].shape[1:]), dtype=dtype, device=device)
+    mask = torch.zeros(len(windows), n_max, dtype=torch.bool, device=device)
+    for l, w in enumerate(windows):
+        out[l, : w.shape[0]] = w.to(device=device, dtype=dtype)
+        mask[l, : w.shape[0]] = True
+    return out, mask
+
+
+def _stack_loss(stack, batch: torch.Tensor) -> torch.Tensor:
+    """Per-window eq. (9) for every level: ``batch [L, N, p+1, *S] -> [L, N]``."""
+    x = batch[:, :, 0]
+    p = batch.shape[2] - 1
+    total = 0.0
+    for k in range(1, p + 1):
+        x = stack(x)
+        total = total + ((x - batch[:, :, k]) ** 2).reshape(x.shape[0], x.shape[1], -1).mean(dim=-1)
+    return total / p
+
+
+def fit_stack(
+    steppers: list,
+    train: list[torch.Tensor],
+    val: list[torch.Tensor],
+    *,
+    lr: float = 1e-3,
+    batch_size: int = 320,
+    max_epochs: int = 1000,
+    patience: int | None = 50,
+    target_loss: float = 1e-8,
+    lr_halving_patience: int | None = None,
+    min_lr: float = 1e-6,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 25,
+) -> list[FitResult]:
+    """Train ``L`` ResNet steppers together (weights stacked, :class:`~hitslite.neural.ResNetStack`).
+
+    ``train[l]`` and ``val[l]`` are level ``l``'s windows ``[N_l, p+1, *S]``. Each level keeps its
+    own Adam learning rate, validation history, best weights, learning-rate halving and early
+    stopping exactly as :func:`fit` (a stopped level is frozen); an epoch is ``ceil(max N_l /
+    batch_size)`` minibatches, each drawing ``batch_size`` windows of every level (levels with
+    fewer windows cycle through theirs). The trained weights are copied back into ``steppers``
+    (best epoch of each level). Resumable with ``checkpoint`` like :func:`fit`.
+    """
+    from tqdm.auto import tqdm
+
+    from .neural import ResNetStack
+
+    if not (len(steppers) == len(train) == len(val)) or not steppers:
+        raise ValueError("steppers, train and val must be non-empty lists of the same length (one per level)")
+    stack = ResNetStack(steppers)
+    device = torch.device(device) if device is not None else next(steppers[0].parameters()).device
+    dtype = stack.weights[0].dtype
+    stack.to(device)
+    L = len(steppers)
+    train = [w.to(device=device, dtype=dtype) for w in train]
+    val_all, val_mask = _stack_windows(val, device, dtype)
+    sizes = torch.tensor([w.shape[0] for w in train])
+    n_batches = math.ceil(int(sizes.max()) / batch_size)
+    opt = _LevelAdam(stack.parameters(), torch.full((L,), float(lr)))
+    gen = torch.Generator().manual_seed(seed)
+    results = [FitResult() for _ in range(L)]
+    best_params = [p.detach().clone() for p in stack.parameters()]
+    since_best = torch.zeros(L, dtype=torch.long)
+    active = torch.ones(L, dtype=torch.bool)
+    start_epoch, elapsed = 0, 0.0
+
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        stack.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        best_params, results = state["best_params"], state["results"]
+        since_best, active, start_epoch = state["since_best"], state["active"], state["epoch"]
+        elapsed = max(r.seconds for r in results)
+
+    t0 = time.perf_counter() - elapsed
+    bar = tqdm(range(start_epoch, max_epochs), desc=f"{L} levels together", disable=not progress, leave=False,
+               initial=start_epoch, total=max_epochs)
+    for epoch in bar:
+        stack.train()
+        perms = [torch.randperm(int(n), generator=gen) for n in sizes]
+        running = torch.zeros(L, dtype=torch.float64)
+        for i in range(n_batches):
+            offsets = i * batch_size + torch.arange(batch_size)
+            batch = torch.stack([w[perm[offsets % len(perm)].to(device)] for w, perm in zip(train, perms)])
+            per_level = _stack_loss(stack, batch).mean(dim=1)
+            opt.zero_grad()
+            per_level.sum().backward()  # levels share no parameters: each gets its own gradient
+            opt.step()
+            running += per_level.detach().double().cpu()
+        train_loss = running / n_batches
+        stack.eval()
+        with torch.no_grad():
+            per_window = _stack_loss(stack, val_all)
+            val_loss = ((per_window * val_mask).sum(dim=1) / val_mask.sum(dim=1)).double().cpu()
+        improved = (val_loss < torch.tensor([r.best_loss for r in results])) & active
+        for p, best in zip(stack.parameters(), best_params):
+            best[improved.to(device)] = p.detach()[improved.to(device)]
+        for l in range(L):
+            if not active[l]:
+                continue
+            r = results[l]
+            r.history["epoch"].append(epoch + 1)
+            r.history["train"].append(float(train_loss[l]))
+            r.history["val"].append(float(val_loss[l]))
+            r.history["lr"].append(float(opt.lr[l]))
+            r.epochs, r.seconds = epoch + 1, time.perf_counter() - t0
+            if improved[l]:
+                r.best_loss, r.best_epoch, since_best[l] = float(val_loss[l]), epoch + 1, 0
+            else:
+                since_best[l] += 1
+                if lr_halving_patience and since_best[l] % lr_halving_patience == 0:
+                    opt.lr[l] = max(min_lr, float(opt.lr[l]) / 2)
+            reason = ""
+            if not math.isfinite(float(train_loss[l])):
+                reason = f"training loss became {float(train_loss[l])} at epoch {epoch + 1}"
+            elif train_loss[l] <= target_loss:
+                reason = f"training loss {float(train_loss[l]):.2e} <= target {target_loss:g}"
+            elif patience is not None and since_best[l] >= patience:
+                reason = f"no validation improvement for {patience} epochs"
+            if reason:
+                r.stop_reason, active[l] = reason, False
+                opt.lr[l] = 0.0  # freeze: a stopped level keeps its best weights
+        bar.set_postfix(active=int(active.sum()), worst_best=f"{max(r.best_loss for r in results):.1e}")
+        if not active.any():
+            break
+        if ckpt is not None and (epoch + 1) % checkpoint_every == 0:
+            _save_atomic({"model": stack.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                          "best_params": best_params, "results": results, "since_best": since_best,
+                          "active": active, "epoch": epoch + 1}, ckpt)
+    bar.close()
+    for r in results:
+        r.stop_reason = r.stop_reason or f"reached max_epochs={max_epochs}"
+        r.seconds = time.perf_counter() - t0
+    with torch.no_grad():
+        for p, best in zip(stack.parameters(), best_params):
+            p.copy_(best)
+    stack.unstack_into(steppers)
+    for s in steppers:
+        s.to(device).eval()
+    if ckpt is not None and ckpt.exists():
+        ckpt.unlink()
+    return results

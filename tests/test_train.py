@@ -121,3 +121,85 @@ def test_fit_rejects_bad_input(oscillator):
         h.fit(net, torch.zeros(10, 3, 2), torch.zeros(10, 4, 2))
     with pytest.raises(ValueError, match="expects states of shape"):
         net(torch.zeros(4, 3))
+
+
+def test_resnet_stack_evaluates_every_level_like_its_stepper():
+    torch.manual_seed(0)
+    steppers = [h.ResNetStepper(3, 0.01 * 2**k, hidden=[8, 8]) for k in range(4)]
+    stack = h.neural.ResNetStack(steppers)
+    x = torch.randn(4, 5, 3)
+    assert torch.allclose(stack(x), torch.stack([s(x[l]) for l, s in enumerate(steppers)]), atol=1e-6)
+    with pytest.raises(ValueError, match="ResNetStack expects"):
+        stack(torch.randn(3, 5, 3))
+    with pytest.raises(ValueError, match="share state_shape"):
+        h.neural.ResNetStack([h.ResNetStepper(3, 0.1, hidden=[8]), h.ResNetStepper(3, 0.2, hidden=[9])])
+
+
+def test_batched_level_training_matches_one_by_one(oscillator):
+    """Stacked weights with per-level Adam train each level as fit() would (same data, same init)."""
+    train, val = oscillator
+
+    def make(dt):
+        torch.manual_seed(round(dt * 1000))
+        return h.ResNetStepper(2, dt, hidden=[16, 16])
+
+    kw = dict(levels=[0, 1, 2], n_forward=2, starts="first", max_epochs=1, batch_size=400, patience=None,
+              progress=False)
+    one, r_one = h.fit_levels(make, train.to(torch.float32), val.to(torch.float32), **kw)
+    many, r_many = h.fit_levels(make, train.to(torch.float32), val.to(torch.float32), batched=True, **kw)
+    # one full-batch epoch: identical Adam steps, so identical weights and losses
+    for a, b in zip(one, many):
+        for p, q in zip(a.parameters(), b.parameters()):
+            assert torch.allclose(p, q, atol=1e-6)
+    assert [r.best_loss for r in r_one] == pytest.approx([r.best_loss for r in r_many], rel=1e-4)
+
+
+def test_batched_training_stops_levels_independently_and_resumes(oscillator, tmp_path):
+    train, val = oscillator
+    torch.manual_seed(0)
+    make = lambda dt: h.ResNetStepper(2, dt, hidden=[16])  # noqa: E731
+    steppers, results = h.fit_levels(make, train.to(torch.float32), val.to(torch.float32), levels=[0, 3],
+                                     n_forward=2, max_epochs=40, patience=3, lr=0.05, progress=False,
+                                     batched=True, checkpoint_dir=tmp_path)
+    assert all(r.stop_reason for r in results)
+    for s, r in zip(steppers, results):
+        with torch.no_grad():
+            loss = float(multistep_loss(s, make_windows(val.to(torch.float32), round(s.dt / 0.02), 2)))
+        assert loss == pytest.approx(r.best_loss, rel=1e-4)  # each level holds its own best weights
+    assert not (tmp_path / "stack.pt").exists()
+
+
+def test_batched_training_resumes_after_a_crash(oscillator, tmp_path, monkeypatch):
+    train, val = oscillator
+    tr = [make_windows(train.to(torch.float32), 2**k, 2) for k in (0, 2)]
+    va = [make_windows(val.to(torch.float32), 2**k, 2) for k in (0, 2)]
+
+    def fresh():
+        torch.manual_seed(3)
+        return [h.ResNetStepper(2, 0.02 * 2**k, hidden=[8]) for k in (0, 2)]
+
+    full = fresh()
+    h.train.fit_stack(full, tr, va, max_epochs=8, batch_size=64, patience=None, progress=False)
+
+    original, calls = h.train._stack_loss, {"n": 0}
+
+    def crashing(stack, batch):
+        calls["n"] += 1
+        if calls["n"] > 5 * 5:  # 4 batches + 1 validation per epoch: crash during epoch 6
+            raise KeyboardInterrupt
+        return original(stack, batch)
+
+    monkeypatch.setattr(h.train, "_stack_loss", crashing)
+    ckpt = tmp_path / "stack.pt"
+    with pytest.raises(KeyboardInterrupt):
+        h.train.fit_stack(fresh(), tr, va, max_epochs=8, batch_size=64, patience=None, progress=False,
+                          checkpoint=ckpt, checkpoint_every=2)
+    assert ckpt.exists()
+    monkeypatch.setattr(h.train, "_stack_loss", original)
+    resumed = fresh()
+    results = h.train.fit_stack(resumed, tr, va, max_epochs=8, batch_size=64, patience=None, progress=False,
+                                checkpoint=ckpt)
+    assert all(r.epochs == 8 and len(r.history["val"]) == 8 for r in results) and not ckpt.exists()
+    for a, b in zip(resumed, full):
+        for p, q in zip(a.parameters(), b.parameters()):
+            assert torch.allclose(p, q, atol=1e-6)
