@@ -74,6 +74,65 @@ def check_best_single_step(answer: float, errors: dict[float, float]) -> bool:
 
 
 # ============================================================================================
+# Chapter 2 (multiscale coupling)
+# ============================================================================================
+__all__ += ["check_interpolation", "check_two_pass_selection"]
+
+
+def check_interpolation(fill: Callable) -> bool:
+    """Exercise (Ch. 2): ``fill(known_idx [M], known_x [B, M, D], n_steps) -> [B, n_steps + 1, D]``
+    interpolates linearly between the states at the sorted integer indices ``known_idx``."""
+    from .multiscale import _interpolate
+
+    gen = torch.Generator().manual_seed(0)
+    for known in ([0, 8, 16, 24], [0, 3, 4, 10, 12], [0, 5]):
+        idx = torch.tensor(known)
+        x = torch.randn(3, len(known), 2, generator=gen, dtype=torch.float64)
+        n = known[-1]
+        try:
+            got = torch.as_tensor(fill(idx, x, n), dtype=torch.float64)
+        except Exception as err:  # noqa: BLE001 - report any failure to the student
+            return _report(False, "interpolation", f"fill raised {type(err).__name__}: {err}")
+        want = _interpolate(idx, x, n)
+        if got.shape != want.shape:
+            return _report(False, "interpolation", f"expected shape {tuple(want.shape)}, got {tuple(got.shape)}")
+        if not torch.allclose(got, want, atol=1e-12):
+            return _report(False, "interpolation", f"wrong values for known indices {known}: between indices a < j < b "
+                           "use x_a + (j - a) / (b - a) * (x_b - x_a), and keep x_j where j is known")
+    return _report(True, "interpolation", "")
+
+
+def check_two_pass_selection(select: Callable) -> bool:
+    """Exercise (Ch. 2): ``select(steppers, val) -> (lower, upper)`` reproduces HiTS Sec. 2.3's two passes
+    (compared with :func:`hitslite.select_levels` on a planted case with a unique answer)."""
+    from .multiscale import select_levels
+    from .steppers import RK4, Repeated, Stepper, rollout
+    from .systems import get_system
+
+    class _Biased(Stepper):  # a level with a planted error per step
+        def __init__(self, inner, bias):
+            super().__init__()
+            self.inner, self.bias, self.dt = inner, bias, inner.dt
+
+        def forward(self, x):
+            return self.inner(x) + self.bias
+
+    system = get_system("harmonic_oscillator")
+    fine = RK4(system, 0.01)
+    exact = [Repeated(fine, 2**k) for k in range(6)]
+    biases = [3e-3, 1e-4, 2e-5, 0.0, 0.1, 0.1]  # distinct, so neither pass has a tie
+    steppers = [_Biased(level, b) for level, b in zip(exact, biases)]
+    val = rollout(fine, system.sample_initial(8, torch.Generator().manual_seed(5)), 256)
+    want = select_levels(steppers, val)
+    try:
+        got = tuple(select(steppers, val))
+    except Exception as err:  # noqa: BLE001
+        return _report(False, "two-pass selection", f"select raised {type(err).__name__}: {err}")
+    return _report(got == (want.lower, want.upper), "two-pass selection",
+                   f"got {got}; pass 1 scores steppers[0..u] for every u and keeps the best u; pass 2 scores "
+                   "steppers[l..u] for every l <= u and keeps the best l (validation MSE of the forecast)")
+
+# ============================================================================================
 # Chapter 7 (classical PDE and particle solvers; issue 3)
 # ============================================================================================
 __all__ += ["check_etdrk4_order", "check_lyapunov_exponent", "check_uniform_variance"]

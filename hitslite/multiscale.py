@@ -23,7 +23,8 @@ from torch import nn
 from .data import Trajectory
 from .steppers import ForecastDivergedError, Stepper, assert_finite
 
-__all__ = ["Hierarchy", "ScheduleStage", "select_levels", "LevelSelection", "integer_ratio"]
+__all__ = ["Hierarchy", "ScheduleStage", "select_levels", "LevelSelection", "integer_ratio", "compare_levels",
+           "LevelComparison"]
 
 
 def integer_ratio(coarse: float, fine: float, what: str = "step size") -> int:
@@ -252,3 +253,67 @@ def select_levels(steppers: Sequence[Stepper], val: Trajectory) -> LevelSelectio
     if not math.isfinite(lower_scores[l]):
         raise ForecastDivergedError("every candidate hierarchy diverged on the validation data")
     return LevelSelection(l, u, upper_scores, lower_scores, Hierarchy(steppers[l : u + 1]))
+
+
+# ----------------------------------------------------------------------------------------
+# Single levels against the coupled range, on test data (HiTS Figs. 5-6A, Tables 5-6)
+# ----------------------------------------------------------------------------------------
+@dataclass
+class LevelComparison:
+    """Every single level and the coupled range forecasting the same test set.
+
+    ``single_mse[k]`` / ``multiscale_mse``: integrated MSE (mean over trajectories, steps and state);
+    ``single_curves[k]`` / ``multiscale_curve``: per-step MSE ``[T]``; ``*_seconds``: best-of-``repeats``
+    wall time of the forecast, all measured in the same run on the same batch.
+    """
+
+    lower: int
+    upper: int
+    single_mse: list[float]
+    single_curves: list[torch.Tensor]
+    single_seconds: list[float]
+    multiscale_mse: float
+    multiscale_curve: torch.Tensor
+    multiscale_seconds: float
+    multiscale_prediction: torch.Tensor
+
+    @property
+    def best_single(self) -> int:
+        return min(range(len(self.single_mse)), key=self.single_mse.__getitem__)
+
+
+def compare_levels(levels: Sequence[Stepper], test: Trajectory, lower: int, upper: int, *,
+                   repeats: int = 1) -> LevelComparison:
+    """Forecast ``test`` from its initial states with each of ``levels`` alone (finest first, NNTS
+    order) and with the hierarchy ``levels[lower..upper]``, on the test grid; see :class:`LevelComparison`."""
+    import time
+
+    from .metrics import integrated_mse, mse_per_step
+
+    levels = list(levels)
+    param = next((p for s in levels for p in s.parameters()), None)
+    x0 = test.x[:, 0] if param is None else test.x[:, 0].to(device=param.device, dtype=param.dtype)
+
+    def run(group):
+        best, pred = math.inf, None
+        for _ in range(max(1, repeats)):
+            start = time.perf_counter()
+            with torch.no_grad():
+                pred = Hierarchy(group).forecast(x0, test.n_steps, dt=test.dt, check_finite=False).x
+            if pred.is_cuda:
+                torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - start)
+        return pred.double().cpu(), best
+
+    singles = [run([s]) for s in levels]
+    multi, multi_seconds = run(levels[lower : upper + 1])
+    return LevelComparison(
+        lower, upper,
+        single_mse=[integrated_mse(p, test) for p, _ in singles],
+        single_curves=[mse_per_step(p, test) for p, _ in singles],
+        single_seconds=[t for _, t in singles],
+        multiscale_mse=integrated_mse(multi, test),
+        multiscale_curve=mse_per_step(multi, test),
+        multiscale_seconds=multi_seconds,
+        multiscale_prediction=multi,
+    )

@@ -71,11 +71,11 @@ def plot_schedule(hierarchy, n_steps: int, *, dt: float | None = None, ax=None):
         idx = [j + m * st.stride for j in st.sources for m in range(1, st.n_substeps + 1)]
         idx = [j for j in idx if j <= n_steps]
         ax.scatter(idx, [st.level] * len(idx), s=12, color=colors[st.level])
-        ax.annotate(f"{st.calls} call(s) x batch {len(st.sources)}", (n_steps * 1.01, st.level),
+        ax.annotate(f"{st.calls} call(s) x batch {len(st.sources)}", (n_steps * 1.05, st.level),
                     fontsize=7, va="center")
     ax.scatter([0], [-0.6], marker="*", s=60, color="k")
     ax.set_yticks(range(len(hierarchy.levels)), [f"dt={d:g}" for d in hierarchy.dts])
     ax.invert_yaxis()
     ax.set_xlabel("output step index")
-    ax.set_xlim(-1, n_steps * 1.35)
+    ax.set_xlim(-1, n_steps * 1.4)
     return ax

@@ -38,10 +38,11 @@ from .systems import get_system
 from .train import fit_levels
 
 __all__ = ["ZooEntry", "ZooError", "ENTRIES", "zoo_dir", "load_pretrained", "load_or_train", "train_entry",
-           "verify", "read_manifest", "register_entry"]
+           "verify", "read_manifest", "register_entry", "select_entry_levels", "load_selection"]
 
 WEIGHTS_FILE = "weights.pt"
 MANIFEST_FILE = "manifest.json"
+SELECTION_FILE = "selection.json"
 
 
 class ZooError(ValueError):
@@ -62,6 +63,8 @@ class ZooEntry:
     config: dict[str, Any]
     build: Callable[[dict], nn.Module]
     train: Callable[..., tuple[nn.Module, dict]]
+    #: a HiTS level set: after training, the coupled range is chosen on validation data (Sec. 2.3)
+    selectable: bool = False
 
     @property
     def config_hash(self) -> str:
@@ -193,7 +196,58 @@ def train_entry(name: str, *, device: torch.device | str | None = None, progress
     text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
     _atomic_write(folder / MANIFEST_FILE, lambda f: f.write(text.encode()))
     shutil.rmtree(workdir, ignore_errors=True)
+    if entry.selectable:
+        select_entry_levels(name, directory=folder.parent, device=device)
     return module.eval()
+
+
+def select_entry_levels(name: str, *, directory: str | os.PathLike | None = None,
+                        device: torch.device | str | None = None) -> dict:
+    """Choose the coupled levels of a level-set entry on its validation split (HiTS Sec. 2.3).
+
+    Runs :func:`~hitslite.multiscale.select_levels` on the *full* validation split of the entry's
+    data recipe and stores the result as ``selection.json`` beside the weights (its SHA-256 joins
+    the manifest), so chapters need not repeat the costly search. Returns the record.
+    """
+    from .multiscale import select_levels
+
+    entry = _entry(name)
+    if not entry.selectable:
+        raise ZooError(f"zoo entry {name!r} is not a HiTS level set; nothing to select")
+    folder = Path(directory or zoo_dir()) / name
+    manifest = verify(name, directory)
+    levels = list(load_pretrained(name, device=device, directory=directory))
+    val = ode_splits(entry.config["system"], **entry.config["data"])["val"]
+    t0 = time.perf_counter()
+    selection = select_levels(levels, val.to(torch.float32))
+    record = {
+        "lower": selection.lower,
+        "upper": selection.upper,
+        "validation_mse": selection.error,
+        "upper_scores": {str(k): v for k, v in selection.upper_scores.items()},
+        "lower_scores": {str(k): v for k, v in selection.lower_scores.items()},
+        "validation": {"n_trajectories": val.batch_size, "n_steps": val.n_steps, "dt": val.dt},
+        "seconds": round(time.perf_counter() - t0, 1),
+        "device": describe_device(device),
+    }
+    body = json.dumps(record, indent=2) + "\n"
+    _atomic_write(folder / SELECTION_FILE, lambda f: f.write(body.encode()))
+    manifest["files"][SELECTION_FILE] = _sha256(folder / SELECTION_FILE)
+    text = json.dumps(manifest, indent=2) + "\n"
+    _atomic_write(folder / MANIFEST_FILE, lambda f: f.write(text.encode()))
+    return record
+
+
+def load_selection(name: str, *, directory: str | os.PathLike | None = None) -> dict:
+    """The stored validation choice of entry ``name`` (``lower``, ``upper``, the scores of both passes)."""
+    manifest = verify(name, directory)
+    if SELECTION_FILE not in manifest.get("files", {}):
+        raise ZooError(f"zoo entry {name!r} has no stored level selection; run "
+                       f"`python -m hitslite.zoo select {name}`")
+    record = json.loads((Path(directory or zoo_dir()) / name / SELECTION_FILE).read_text())
+    for key in ("upper_scores", "lower_scores"):
+        record[key] = {int(k): v for k, v in record[key].items()}
+    return record
 
 
 def load_or_train(name: str, *, retrain: bool = False, device: torch.device | str | None = None,
@@ -255,7 +309,8 @@ def _train_hits_levels(config: dict, *, workdir: Path, device, progress: bool):
 
 def hits_levels_entry(name: str, description: str, **config) -> ZooEntry:
     """Register a HiTS level set: ``config`` holds system, state_dim, data, levels, hidden, train, seed."""
-    return register_entry(ZooEntry(name, description, config, _build_hits_levels, _train_hits_levels))
+    return register_entry(ZooEntry(name, description, config, _build_hits_levels, _train_hits_levels,
+                                   selectable=True))
 
 
 hits_levels_entry(
@@ -498,6 +553,9 @@ def main(argv: list[str] | None = None) -> int:
     p_train.add_argument("entries", nargs="+", help="entry names, or 'all'")
     p_train.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cpu)")
     p_train.add_argument("--quiet", action="store_true", help="no progress bars")
+    p_select = sub.add_parser("select", help="choose the coupled levels of a HiTS level set on validation data")
+    p_select.add_argument("entries", nargs="+")
+    p_select.add_argument("--device", default=None)
     p_verify = sub.add_parser("verify", help="check manifests and SHA-256 of entries (default: all present)")
     p_verify.add_argument("entries", nargs="*")
     args = parser.parse_args(argv)
@@ -512,6 +570,12 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             train_entry(name, device=args.device, progress=not args.quiet)
             print(f"trained {name}: {zoo_dir() / name}")
+        return 0
+    if args.command == "select":
+        for name in args.entries:
+            record = select_entry_levels(name, device=args.device)
+            print(f"{name}: NNTS {record['lower']}-{record['upper']}, validation MSE {record['validation_mse']:.2e} "
+                  f"({record['seconds']} s)")
         return 0
     names = args.entries or sorted(n for n in ENTRIES if (zoo_dir() / n).exists())
     failed = 0
