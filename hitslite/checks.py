@@ -133,6 +133,29 @@ def check_two_pass_selection(select: Callable) -> bool:
                    "steppers[l..u] for every l <= u and keeps the best l (validation MSE of the forecast)")
 
 # ============================================================================================
+# Chapter 3 (nonlinear benchmarks)
+# ============================================================================================
+__all__ += ["check_speedup", "check_error_horizon"]
+
+
+def check_speedup(answer: float, finest_seconds: float, multiscale_seconds: float) -> bool:
+    """Exercise (Ch. 3): the speed-up of the multiscale forecast over its finest level alone."""
+    want = finest_seconds / multiscale_seconds
+    ok = isinstance(answer, (int, float)) and math.isclose(answer, want, rel_tol=1e-6)
+    return _report(ok, "speed-up", f"got {answer!r}; divide the time of the finest coupled level alone by the "
+                   "time of the multiscale forecast (both measured in the same run)")
+
+
+def check_error_horizon(answer: float, t, curve, threshold: float = 1.0) -> bool:
+    """Exercise (Ch. 3): the first time at which the per-step MSE ``curve`` reaches ``threshold``."""
+    curve = torch.as_tensor(curve)
+    above = (curve >= threshold).nonzero()
+    want = float(torch.as_tensor(t)[above[0, 0]]) if len(above) else math.inf
+    ok = isinstance(answer, (int, float)) and math.isclose(answer, want, rel_tol=1e-9)
+    return _report(ok, "error horizon", f"got {answer!r}; find the first index where the per-step MSE is at least "
+                   f"{threshold:g} and read the time there (inf if it never is)")
+
+# ============================================================================================
 # Chapter 7 (classical PDE and particle solvers; issue 3)
 # ============================================================================================
 __all__ += ["check_etdrk4_order", "check_lyapunov_exponent", "check_uniform_variance"]

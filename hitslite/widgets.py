@@ -13,10 +13,11 @@ import matplotlib.pyplot as plt
 __all__ = ["interactive_figure"]
 
 
-def interactive_figure(draw: Callable[..., None], controls: dict, *, figsize=(7, 4)):
+def interactive_figure(draw: Callable[..., None], controls: dict, *, figsize=(7, 4), ncols: int = 1):
     """A control panel above a figure: ``draw(ax, **values)`` is called with the controls' values.
 
-    ``controls`` maps ``draw``'s keyword names to ipywidgets. Returns the ``VBox`` to display.
+    ``controls`` maps ``draw``'s keyword names to ipywidgets; with ``ncols > 1`` the figure has that
+    many panels side by side and ``draw`` receives the array of axes. Returns the ``VBox`` to display.
     """
     import ipywidgets as W
     from IPython.display import display
@@ -26,7 +27,7 @@ def interactive_figure(draw: Callable[..., None], controls: dict, *, figsize=(7,
     def redraw(*_):
         with out:
             out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=figsize)
+            fig, ax = plt.subplots(1, ncols, figsize=figsize)
             draw(ax, **{k: w.value for k, w in controls.items()})
             fig.tight_layout()
             display(fig)
