@@ -497,3 +497,32 @@ def fit_stack(
     if ckpt is not None and ckpt.exists():
         ckpt.unlink()
     return results
+
+
+# ============================================================================================
+# Sequence generation baselines (HiTS Sec. 3.2; issue 5)
+# ============================================================================================
+__all__ += ["teacher_forcing_loss"]
+
+
+def teacher_forcing_loss(stepper: Stepper, windows: torch.Tensor) -> torch.Tensor:
+    """One-step (teacher-forced) loss of a recurrent generator on sequences ``windows [N, T, *S]``.
+
+    The generator is fed the true ``windows[:, :-1]`` and predicts ``windows[:, 1:]``; the mean
+    squared error is averaged over sequences, steps and state. Uses the stepper's fused
+    ``teacher_forced`` method when it has one, else steps it with its carry. Pass it to
+    :func:`fit` as ``loss_fn`` (e.g. for :class:`~hitslite.baselines.LSTMGenerator`).
+    """
+    if windows.ndim < 3 or windows.shape[1] < 2:
+        raise ValueError(f"windows must have shape [N, T >= 2, *state], got {tuple(windows.shape)}")
+    inputs, targets = windows[:, :-1], windows[:, 1:]
+    if hasattr(stepper, "teacher_forced"):
+        pred = stepper.teacher_forced(inputs)
+    else:
+        carry = stepper.init_carry(inputs[:, 0])
+        preds = []
+        for k in range(inputs.shape[1]):
+            y, carry = stepper.step(inputs[:, k], carry)
+            preds.append(y)
+        pred = torch.stack(preds, dim=1)
+    return torch.mean((pred - targets) ** 2)

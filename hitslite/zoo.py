@@ -544,6 +544,114 @@ del _name, _s, _ae
 # ============================== end of the L-HiTS entries ===============================
 
 
+# ========================================================================================
+# Sequence-generation entries (issue 5): HiTS vs LSTM, ESN and clockwork RNN on the four
+# sequences of HiTS Sec. 3.2 / App. A.3 (Tables 1, 3, 4). One entry per sequence.
+# ========================================================================================
+def _build_seqgen(config: dict) -> nn.Module:
+    from .baselines import ClockworkRNN, EchoStateNetwork, LSTMGenerator, SequenceModels
+
+    dim, dt = config["state_dim"], config["dt"]
+
+    def make():
+        return SequenceModels(
+            [ResNetStepper(dim, s * dt, hidden=[h]) for s, h in zip(config["steps"], config["hidden"])],
+            lstm=LSTMGenerator(dim, config["lstm"]["hidden"], dt=dt),
+            esn=EchoStateNetwork(dim, config["esn"]["units"], dt=dt,
+                                 **{k: v for k, v in config["esn"].items() if k not in ("units", "ridge")}),
+            cwrnn=ClockworkRNN(dim, config["cwrnn"]["hidden"], config["cwrnn"]["periods"], dt=dt),
+        )
+
+    state = torch.random.get_rng_state()
+    try:  # deterministic initialisation without leaving the global generator changed
+        torch.manual_seed(config["seed"])
+        return make()
+    finally:
+        torch.random.set_rng_state(state)
+
+
+def _train_seqgen(config: dict, *, workdir: Path, device, progress: bool):
+    from .sequences import normalise, sequence_dataset
+    from .train import _save_atomic, fit, make_windows, multistep_loss, teacher_forcing_loss
+
+    traj, _ = normalise(sequence_dataset(config["sequence"]))
+    traj = traj.to(torch.float32)
+    module = _build_seqgen(config)
+    metrics: dict[str, Any] = {"models": {}}
+    t0 = time.perf_counter()
+
+    def run(name, model, windows, settings, loss_fn):
+        done = workdir / f"{name}.done.pt"
+        if done.exists():  # finished in an earlier, interrupted run
+            state = torch.load(done, weights_only=False)
+            model.load_state_dict(state["model"])
+            return state["result"]
+        res = fit(model, windows, None, loss_fn=loss_fn, seed=config["seed"], device=device, progress=progress,
+                  desc=name, checkpoint=workdir / f"{name}.pt", patience=None, **settings).as_dict()
+        _save_atomic({"model": model.state_dict(), "result": res}, done)
+        return res
+
+    hits = config["hits_train"]
+    for step, stepper in zip(config["steps"], module.hits):
+        n_forward = min(hits["n_forward"], traj.n_steps // step)
+        windows = make_windows(traj, step, n_forward, starts="all")
+        batches = -(-windows.shape[0] // hits["batch_size"])
+        settings = {k: v for k, v in hits.items() if k not in ("n_forward", "gradient_steps")}
+        settings["max_epochs"] = -(-hits["gradient_steps"] // batches)
+        metrics["models"][f"HiTS step {step}"] = run(f"hits{step}", stepper, windows, settings, multistep_loss)
+    for name in ("lstm", "cwrnn"):
+        settings = {k: v for k, v in config[name].items() if k not in ("hidden", "periods")}
+        metrics["models"][name] = run(name, getattr(module, name), traj.x, {"batch_size": 1, **settings},
+                                      teacher_forcing_loss)
+    esn = module.esn.to(device)
+    metrics["models"]["esn"] = {"train_loss": esn.fit_readout(traj.x.to(device), ridge=config["esn"]["ridge"])}
+    metrics["seconds"] = time.perf_counter() - t0
+    return module.cpu(), metrics
+
+
+def seqgen_config(sequence: str, shrink: int = 1) -> dict:
+    """The zoo config of sequence ``sequence``: HiTS Table 4 widths divided by ``shrink`` and the
+    three baselines sized to the same Table 3 parameter count (:func:`hitslite.baselines.match_hidden`)."""
+    from .baselines import SEQUENCE_TASKS, hits_parameter_count, match_hidden
+
+    task = SEQUENCE_TASKS[sequence]
+    dim = task["dim"]
+    hidden = [h // shrink for h in task["hidden"]]
+    target = hits_parameter_count(dim, hidden)
+    n_modules = len(task["steps"]) if sequence in ("fluid", "video") else 5
+    periods = [4**i for i in range(n_modules)]  # the HiTS code's clock periods
+    return {
+        "sequence": sequence, "state_dim": dim, "dt": task["dt"], "shrink": shrink, "steps": task["steps"], "hidden": hidden,
+        "parameters": target,
+        "hits_train": {"n_forward": 5, "gradient_steps": 3000, "batch_size": 320, "lr": 1e-3,
+                       "lr_halving_patience": 20, "target_loss": 1e-9},
+        "lstm": {"hidden": match_hidden("LSTM", target, dim), "max_epochs": SEQGEN_RNN_EPOCHS[sequence][0],
+                 "lr": 2e-3, "lr_halving_patience": 50, "target_loss": 1e-9},
+        "esn": {"units": match_hidden("ESN", target, dim), "spectral_radius": 0.9, "degree": 10,
+                "input_scale": round(2 / dim**0.5, 4), "bias_scale": 0.2, "leak": 1.0, "seed": 0, "ridge": 1e-6},
+        "cwrnn": {"hidden": match_hidden("CW-RNN", target, dim, multiple_of=n_modules), "periods": periods,
+                  "max_epochs": SEQGEN_RNN_EPOCHS[sequence][1], "lr": 2e-3, "lr_halving_patience": 50,
+                  "target_loss": 1e-9},
+        "seed": 0,
+    }
+
+
+#: teacher-forced epochs (one gradient step on the whole sequence each) of (LSTM, CW-RNN), chosen
+#: so that each entry trains in about ten minutes on one CPU core
+SEQGEN_RNN_EPOCHS = {"ks": (600, 150), "fluid": (1500, 600), "music": (800, 300), "video": (2000, 2000)}
+#: paper-size models divided by this factor (KS and music would not fit the repository otherwise)
+SEQGEN_SHRINK = {"ks": 16, "music": 8, "fluid": 1, "video": 1}
+
+for _name in ("ks", "fluid", "music", "video"):
+    register_entry(ZooEntry(
+        f"seqgen_{_name}",
+        f"HiTS Sec. 3.2 on the {_name} sequence: HiTS levels, LSTM, ESN, CW-RNN of equal size "
+        f"(Table 4 widths / {SEQGEN_SHRINK[_name]})",
+        seqgen_config(_name, SEQGEN_SHRINK[_name]), _build_seqgen, _train_seqgen))
+del _name
+# ========================== end of the sequence-generation entries ======================
+
+
 # ----------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hitslite.zoo", description=__doc__.split("\n\n")[0])
