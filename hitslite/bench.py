@@ -7,6 +7,10 @@ speed-ups LED and L-HiTS report.
 
 ``ks_dt``: the convergence of the KS solver step (the evidence for the data sets' dt = 0.025),
 written to ``benchmarks/results/ks_dt.json``.
+
+``lhits``: L-HiTS against full-state multiscale HiTS on FHN and KS (L-HiTS Table 2, Tables 3–4):
+test error, prediction time measured side by side in one run, training time from the zoo
+manifests, and their ratios, written to ``benchmarks/results/lhits.json``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from .pde import ETDRK4, LatticeBoltzmann
 from .steppers import Repeated
 from .systems import get_system
 
-__all__ = ["bench_solvers", "ks_dt_convergence", "main"]
+__all__ = ["bench_solvers", "ks_dt_convergence", "compare_lhits", "bench_lhits", "main"]
 
 RESULTS = Path("benchmarks") / "results"
 
@@ -120,6 +124,120 @@ def ks_dt_convergence(dts=(0.5, 0.25, 0.1, 0.05, 0.025, 0.01, 0.005, 0.0025), re
             "n_states": n_states, "relative_error": {str(k): v for k, v in errors.items()}}
 
 
+# ----------------------------------------------------------------------------------------
+# L-HiTS vs full-state HiTS (issue 6)
+# ----------------------------------------------------------------------------------------
+#: The paper's Table 2 (seconds and l2 errors) and Tables 3-4 (best single latent NNTS MSE).
+LHITS_PAPER = {
+    "fhn": {"hits_train_s": 1767, "hits_predict_s": 8.08, "hits_error": 2e-4, "lhits_train_s": 1248,
+            "lhits_predict_s": 3.52, "lhits_error": 2e-4, "lhits_mse": 1.37e-4, "best_single": "RN16",
+            "best_single_mse": 2.26e-3},
+    "ks": {"hits_train_s": 1982, "hits_predict_s": 20.88, "hits_error": 4e-3, "lhits_train_s": 1624,
+           "lhits_predict_s": 2.86, "lhits_error": 4e-3, "lhits_mse": 1.50e-3, "best_single": "RN64",
+           "best_single_mse": 1.09e-2},
+}
+
+
+def _best_time(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+@torch.no_grad()
+def compare_lhits(system: str, *, repeats: int = 3, singles: bool = True) -> dict:
+    """L-HiTS vs full-state HiTS on the test split of ``system`` (``"fhn"`` or ``"ks"``), from the zoo.
+
+    Both hierarchies use the levels chosen on validation data when they were trained (stored in
+    their manifests). Forecasts start from the test initial states and cover the whole test
+    horizon on the data grid; the error is the MSE over trajectories, steps and components in
+    physical units, the latent MSE is against the encoded test trajectories. Prediction times are
+    the best of ``repeats`` runs, the two models timed alternately in this call; training times
+    are the zoo's (autoencoder + latent levels vs full-state levels). With ``singles`` every latent
+    level alone is scored too (Tables 3–4).
+    """
+    import math
+
+    from . import zoo
+    from .multiscale import Hierarchy
+
+    lhits_name, full_name = f"lhits_{system}", f"hits_full_{system}"
+    model = zoo.load_pretrained(lhits_name)
+    full_levels = list(zoo.load_pretrained(full_name))
+    man_l, man_f = zoo.read_manifest(lhits_name), zoo.read_manifest(full_name)
+    sel_l, sel_f = man_l["metrics"]["selection"], man_f["metrics"]["selection"]
+    test = zoo.lhits_data(lhits_name)["test"]
+    x0, n, dt = test.x[:, 0], test.n_steps, test.dt
+    z_true = model.autoencoder.encode(test.x)
+    lhits = model.hierarchy(sel_l["lower"], sel_l["upper"])
+    full = Hierarchy(full_levels[sel_f["lower"] : sel_f["upper"] + 1])
+
+    def mse(a, b):
+        e = float(((a - b) ** 2).mean())
+        return e if math.isfinite(e) else math.inf
+
+    pred_l = lhits.forecast(x0, n, dt=dt, check_finite=False)
+    pred_f = full.forecast(x0, n, dt=dt, check_finite=False)
+    t_l, t_f = [], []
+    for _ in range(repeats):  # alternate, so both see the same machine load
+        t_l.append(_best_time(lambda: lhits.forecast(x0, n, dt=dt, check_finite=False), 1))
+        t_f.append(_best_time(lambda: full.forecast(x0, n, dt=dt, check_finite=False), 1))
+    record = {
+        "system": system, "n_test_trajectories": test.batch_size, "n_steps": n, "dt": dt,
+        "lhits": {"levels": [sel_l["lower"], sel_l["upper"]], "test_mse": mse(pred_l.x, test.x),
+                  "latent_mse": mse(pred_l.meta["latent"].x, z_true), "predict_s": min(t_l),
+                  "train_s": man_l["metrics"]["seconds"],
+                  "autoencoder_train_s": man_l["metrics"]["autoencoder_seconds"],
+                  "reconstruction_mse": mse(model.autoencoder(test.x), test.x),
+                  "latent_dim": model.autoencoder.latent_dim},
+        "hits_full": {"levels": [sel_f["lower"], sel_f["upper"]], "test_mse": mse(pred_f.x, test.x),
+                      "predict_s": min(t_f), "train_s": man_f["metrics"]["seconds"]},
+        "trained_on": {"lhits": man_l["device"], "hits_full": man_f["device"]},
+        "paper": LHITS_PAPER[system],
+    }
+    lh, hf, paper = record["lhits"], record["hits_full"], LHITS_PAPER[system]
+    record["ratios"] = {"predict_hits_over_lhits": hf["predict_s"] / lh["predict_s"],
+                        "train_hits_over_lhits": hf["train_s"] / lh["train_s"],
+                        "paper_predict": paper["hits_predict_s"] / paper["lhits_predict_s"],
+                        "paper_train": paper["hits_train_s"] / paper["lhits_train_s"]}
+    if singles:
+        rows = []
+        for k in range(len(model)):
+            single = model.hierarchy(k, k)
+            pred = single.forecast(x0, n, dt=dt, check_finite=False)
+            seconds = _best_time(lambda s=single: s.forecast(x0, n, dt=dt, check_finite=False), repeats)
+            rows.append({"level": k, "dt": model.levels[k].dt, "test_mse": mse(pred.x, test.x),
+                         "latent_mse": mse(pred.meta["latent"].x, z_true), "predict_s": seconds})
+        record["singles"] = rows
+        best = min(rows, key=lambda r: r["test_mse"])
+        record["best_single"] = {"level": best["level"], "test_mse": best["test_mse"],
+                                 "lhits_beats_every_single": record["lhits"]["test_mse"] < best["test_mse"]}
+    return record
+
+
+def bench_lhits(systems=("fhn", "ks"), repeats: int = 3, verbose: bool = True) -> dict:
+    """:func:`compare_lhits` for each system, as one JSON-able record."""
+    rows = {}
+    for s in systems:
+        r = compare_lhits(s, repeats=repeats)
+        rows[s] = r
+        if verbose:
+            lh, hf, ra = r["lhits"], r["hits_full"], r["ratios"]
+            print(f"{s.upper()}: L-HiTS levels {lh['levels']} MSE {lh['test_mse']:.2e} "
+                  f"predict {lh['predict_s']:.3f} s "
+                  f"train {lh['train_s']:.0f} s | full HiTS levels {hf['levels']} MSE {hf['test_mse']:.2e} "
+                  f"predict {hf['predict_s']:.3f} s train {hf['train_s']:.0f} s | predict ratio "
+                  f"{ra['predict_hits_over_lhits']:.1f}x (paper {ra['paper_predict']:.1f}x), train ratio "
+                  f"{ra['train_hits_over_lhits']:.2f}x (paper {ra['paper_train']:.2f}x); best single latent "
+                  f"NNTS {r['best_single']['level']} MSE {r['best_single']['test_mse']:.2e}", flush=True)
+    return {"benchmark": "lhits", "torch": torch.__version__, "python": platform.python_version(),
+            "machine": platform.machine(), "cpu_threads": torch.get_num_threads(),
+            "device": describe_device("cpu"), "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "systems": rows}
+
+
 def _print_table(record: dict) -> None:
     rows = record["rows"]
     batches = sorted({r["batch"] for r in rows})
@@ -133,7 +251,7 @@ def _print_table(record: dict) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m hitslite.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["solvers", "ks_dt"])
+    parser.add_argument("what", choices=["solvers", "ks_dt", "lhits"])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8, 64, 512])
     parser.add_argument("--device", nargs="+", default=None, help="default: cpu, and cuda when present")
     parser.add_argument("--threads", type=int, default=1,
@@ -148,6 +266,8 @@ def main(argv=None) -> None:
     if args.what == "solvers":
         record = bench_solvers(tuple(args.batch), args.device, min_time=args.min_time)
         _print_table(record)
+    elif args.what == "lhits":
+        record = bench_lhits()
     else:
         record = ks_dt_convergence()
         for dt, err in record["relative_error"].items():

@@ -209,3 +209,72 @@ def check_spectral_radius(matrix: torch.Tensor, rho: float) -> bool:
     return _report(abs(radius - rho) <= 1e-4 * rho, "spectral radius",
                    f"largest |eigenvalue| is {radius:.6g}, wanted {rho:g}; divide by the current spectral radius "
                    "(not the largest entry or the 2-norm) and multiply by rho")
+
+
+# ============================================================================================
+# Chapters 8-9 (learned coordinates, L-HiTS; issue 6)
+# ============================================================================================
+__all__ += ["check_pca_test_error", "check_pca_leak", "check_energy_dimension", "check_lhits_map_calls",
+            "check_latent_speedup"]
+
+
+def _lhits_flat(system: str):
+    from .data import lhits_splits
+
+    splits = lhits_splits(system)
+    return {k: v.x.reshape(*v.x.shape[:2], -1) for k, v in splits.items()}
+
+
+def check_pca_test_error(mse: float, system: str, z: int) -> bool:
+    """Exercise (Ch. 8): test reconstruction MSE of a PCA with ``z`` modes fitted on the *training* split."""
+    from .nets import PCA
+
+    x = _lhits_flat(system)
+    want = float(((PCA(x["train"].shape[-1], z).fit(x["train"])(x["test"]) - x["test"]) ** 2).mean())
+    ok = isinstance(mse, (int, float)) and math.isclose(float(mse), want, rel_tol=1e-3)
+    return _report(ok, "PCA test error", f"got {mse!r}, expected {want:.4g}: fit on the training snapshots "
+                   "only, "
+                   "then average the squared error over every test snapshot and component")
+
+
+def check_pca_leak(honest: float, leaky: float, system: str, z: int) -> bool:
+    """Exercise (Ch. 8): PCA test error fitted on train (``honest``) and refit on test (``leaky``)."""
+    from .nets import PCA
+
+    x = _lhits_flat(system)
+    n = x["train"].shape[-1]
+    want_h = float(((PCA(n, z).fit(x["train"])(x["test"]) - x["test"]) ** 2).mean())
+    want_l = float(((PCA(n, z).fit(x["test"])(x["test"]) - x["test"]) ** 2).mean())
+    ok = all(isinstance(v, (int, float)) for v in (honest, leaky))
+    ok = ok and math.isclose(honest, want_h, rel_tol=1e-3) and math.isclose(leaky, want_l, rel_tol=1e-3)
+    return _report(ok, "PCA leak", f"got ({honest!r}, {leaky!r}), expected ({want_h:.4g}, {want_l:.4g}); the "
+                   "leaky PCA is fitted on the very test snapshots it is scored on, so by Eckart–Young it "
+                   "can only look better")
+
+
+def check_energy_dimension(z: int, system: str, fraction: float = 0.99) -> bool:
+    """Exercise (Ch. 8): smallest number of PCA modes holding ``fraction`` of the training variance."""
+    x = _lhits_flat(system)["train"]
+    flat = x.reshape(-1, x.shape[-1])
+    s2 = torch.linalg.svdvals(flat - flat.mean(dim=0)) ** 2
+    want = int((torch.cumsum(s2, 0) / s2.sum() < fraction).sum()) + 1
+    return _report(z == want, "energy dimension", f"got {z!r}; sort the squared singular values of the "
+                   "centred "
+                   "training snapshots, accumulate, and find the first index where the share reaches "
+                   f"{fraction:g} (count from 1)")
+
+
+def check_lhits_map_calls(encoder_calls: int, decoder_calls: int) -> bool:
+    """Exercise (Ch. 9): how many times ``Latent.forecast`` calls the encoder and the decoder."""
+    ok = (encoder_calls, decoder_calls) == (1, 1)
+    return _report(ok, "encoder/decoder calls", f"got ({encoder_calls!r}, {decoder_calls!r}); Algorithm 1 "
+                   "encodes x0 once (line 3) and decodes the whole interpolated latent trajectory in one "
+                   "batch (line 13)")
+
+
+def check_latent_speedup(ratio: float, full_seconds: float, latent_seconds: float) -> bool:
+    """Exercise (Ch. 9): the prediction-time ratio full-state HiTS / L-HiTS from your two timings."""
+    want = full_seconds / latent_seconds
+    ok = isinstance(ratio, (int, float)) and math.isclose(float(ratio), want, rel_tol=1e-6)
+    return _report(ok, "speed-up", f"got {ratio!r}, expected {want:.3g}: divide the full-state time by the "
+                   "latent time")

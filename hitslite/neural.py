@@ -201,7 +201,8 @@ class Latent(Stepper):
         self._encode = _coordinate_map(encoder, "encode", "encoder")
         self._decode = _coordinate_map(decoder, "decode", "decoder")
         if not hasattr(stepper, "dt"):
-            raise TypeError(f"stepper must be a Stepper or Hierarchy (with .dt), got {type(stepper).__name__}")
+            raise TypeError(f"stepper must be a Stepper or Hierarchy (with .dt), got "
+                            f"{type(stepper).__name__}")
         if isinstance(encoder, nn.Module):
             self.encoder = encoder
         if isinstance(decoder, nn.Module) and decoder is not encoder:

@@ -1,0 +1,254 @@
+"""Coordinates: an MLP autoencoder and a PCA baseline with one ``encode`` / ``decode`` interface.
+
+L-HiTS Sec. 3.1 learns a restriction :math:`z = f_E(x)` (eq. 7) and a lifting
+:math:`\\hat x = f_D(z)` (eq. 8) with an autoencoder trained on the reconstruction loss (eq. 10).
+
+* :class:`Autoencoder` — ReLU MLP encoder ``n -> hidden -> z`` and its mirror image as decoder;
+  the defaults are the paper's Table 6 sizes (KS: 120 : 120 : 100 : z : 100 : 120 : 120). Table 5
+  gives 100 : 100 : 100 : z for FHN (``hidden=(100, 100, 100)``, input 202).
+* :class:`PCA` — the linear baseline, fitted on *training* data only. (The authors' code refit the
+  PCA on the test data before measuring its test error — a leak that flatters PCA; we do not.)
+
+Both map states ``x [..., *S]`` to latent vectors ``z [..., z]`` and back, so any leading axes
+(``[B, *S]`` snapshots or ``[B, T, *S]`` trajectories) pass through unchanged.
+
+Data scaling: the reference code min-max scaled the FHN data. :class:`Autoencoder` carries an
+affine scaling as buffers, fitted on training data by :meth:`Autoencoder.fit_scaling` (per state
+component, to [0, 1]); ``encode`` applies it and ``decode`` undoes it, so the autoencoder's
+inputs and outputs are always in physical units and its errors compare directly with PCA's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .neural import MLP
+
+__all__ = ["Autoencoder", "PCA", "reconstruction_loss", "TABLE5_FHN_HIDDEN", "TABLE6_KS_HIDDEN"]
+
+#: L-HiTS Table 5 (FHN): AE architecture 100 : 100 : 100 : z (mirrored), on states of 202 values.
+TABLE5_FHN_HIDDEN = (100, 100, 100)
+#: L-HiTS Table 6 (KS): AE architecture 120 : 120 : 100 : z (mirrored), on states of 120 values.
+TABLE6_KS_HIDDEN = (120, 120, 100)
+
+
+def _shape(state_shape, name: str = "state_shape") -> tuple[int, ...]:
+    scalar = isinstance(state_shape, int) and not isinstance(state_shape, bool)
+    shape = (state_shape,) if scalar else state_shape
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        shape = ()
+    if not shape or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
+        raise ValueError(f"{name} must be a positive int or a tuple of them, got {state_shape!r}")
+    return shape
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def _check_state(x, shape: tuple[int, ...], who: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim < len(shape) or tuple(x.shape[x.ndim - len(shape):]) != shape:
+        raise ValueError(f"x must have shape [..., {', '.join(map(str, shape))}] for this {who}, "
+                         f"got {tuple(x.shape)}")
+
+
+class _Coordinates(nn.Module):
+    """Shared shape handling: subclasses map flat states ``[N, n]`` to ``[N, z]`` and back."""
+
+    state_shape: tuple[int, ...]
+    latent_dim: int
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Restriction (L-HiTS eq. 7): ``x [..., *S] -> z [..., latent_dim]``."""
+        _check_state(x, self.state_shape, type(self).__name__)
+        lead = x.shape[: x.ndim - len(self.state_shape)]
+        flat = x.reshape(-1, math.prod(self.state_shape))
+        return self._encode_flat(flat).reshape(*lead, self.latent_dim)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Lifting (L-HiTS eq. 8): ``z [..., latent_dim] -> x [..., *S]``."""
+        if not isinstance(z, torch.Tensor):
+            raise TypeError(f"z must be a torch.Tensor, got {type(z).__name__}")
+        if z.ndim < 1 or z.shape[-1] != self.latent_dim:
+            raise ValueError(f"z must have shape [..., {self.latent_dim}], got {tuple(z.shape)}")
+        lead = z.shape[:-1]
+        return self._decode_flat(z.reshape(-1, self.latent_dim)).reshape(*lead, *self.state_shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction (L-HiTS eq. 9): ``decode(encode(x))``, same shape as ``x``."""
+        return self.decode(self.encode(x))
+
+
+class Autoencoder(_Coordinates):
+    r"""MLP autoencoder (L-HiTS Sec. 3.1, Fig. 2): ReLU hidden layers, linear latent and output layers.
+
+    .. math::
+        z = f_E\big(s(x)\big), \qquad \hat x = s^{-1}\big(f_D(z)\big), \qquad
+        s(x) = (x - x_{\min}) / (x_{\max} - x_{\min}),
+
+    with :math:`f_E` = ``MLP([n, *hidden, z])`` and :math:`f_D` = ``MLP([z, *reversed(hidden), n])``
+    and :math:`s` the min-max scaling fitted on training data (identity until
+    :meth:`fit_scaling` is called). Trained on the reconstruction MSE, eq. (10).
+
+    Parameters
+    ----------
+    state_shape : int or tuple of int
+        Shape ``S`` of one state, e.g. ``120`` (KS) or ``(2, 101)`` (FHN, ``[u; v]``).
+    latent_dim : int
+        ``z``, the number of latent coordinates.
+    hidden : sequence of int
+        Encoder hidden widths; the decoder mirrors them. Default: Table 6 (KS), ``(120, 120, 100)``;
+        Table 5 (FHN) uses ``(100, 100, 100)``.
+    activation : str
+        Hidden activation; the paper uses ReLU.
+    """
+
+    def __init__(self, state_shape: int | Sequence[int], latent_dim: int,
+                 hidden: Sequence[int] = TABLE6_KS_HIDDEN, activation: str = "relu"):
+        super().__init__()
+        self.state_shape = _shape(state_shape)
+        self.latent_dim = _positive_int("latent_dim", latent_dim)
+        hidden = list(hidden)
+        if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
+            raise ValueError(f"hidden must be a sequence of positive ints, got {hidden!r}")
+        n = math.prod(self.state_shape)
+        self.hidden = tuple(hidden)
+        self.encoder = MLP([n, *hidden, latent_dim], activation)
+        self.decoder = MLP([latent_dim, *reversed(hidden), n], activation)
+        self.register_buffer("shift", torch.zeros(n))
+        self.register_buffer("scale", torch.ones(n))
+
+    @torch.no_grad()
+    def fit_scaling(self, x: torch.Tensor) -> Autoencoder:
+        """Fit the min-max scaling on training states ``x [..., *S]`` (per component); returns self.
+
+        Components that never change get scale 1, so they map to 0 instead of dividing by zero.
+        """
+        _check_state(x, self.state_shape, "Autoencoder")
+        flat = x.reshape(-1, math.prod(self.state_shape)).to(self.shift)
+        lo, hi = flat.min(dim=0).values, flat.max(dim=0).values
+        span = hi - lo
+        self.shift.copy_(lo)
+        self.scale.copy_(torch.where(span > 0, span, torch.ones_like(span)))
+        return self
+
+    def _encode_flat(self, x):
+        w = self.encoder.net[0].weight
+        return self.encoder((x.to(w.dtype) - self.shift) / self.scale)
+
+    def _decode_flat(self, z):
+        w = self.decoder.net[0].weight
+        return self.decoder(z.to(w.dtype)) * self.scale + self.shift
+
+    def extra_repr(self) -> str:
+        return f"state_shape={self.state_shape}, latent_dim={self.latent_dim}, hidden={list(self.hidden)}"
+
+
+class PCA(_Coordinates):
+    r"""Principal component analysis as a linear encoder/decoder, fitted on training data only.
+
+    With the training snapshots stacked as rows of :math:`X` (``N x n``), mean :math:`\mu` and thin
+    SVD :math:`X - \mu = U \Sigma V^\top`,
+
+    .. math:: z = V_z^\top (x - \mu), \qquad \hat x = \mu + V_z z,
+
+    where :math:`V_z` holds the first ``z`` right singular vectors. On the training data the
+    reconstruction MSE (mean over snapshots and components) equals the discarded energy
+    :math:`\sum_{i > z} \sigma_i^2 / (N n)` (Eckart–Young); :meth:`discarded_energy` returns it.
+
+    Parameters
+    ----------
+    state_shape : int or tuple of int
+        Shape ``S`` of one state.
+    latent_dim : int
+        Number of principal components kept.
+
+    Notes
+    -----
+    The L-HiTS authors' code refit the PCA on the test data before reporting its test error
+    (``REFERENCE_CODE_FACTS.md``); :meth:`fit` is meant to be called on the training split only.
+    """
+
+    def __init__(self, state_shape: int | Sequence[int], latent_dim: int):
+        super().__init__()
+        self.state_shape = _shape(state_shape)
+        n = math.prod(self.state_shape)
+        self.latent_dim = _positive_int("latent_dim", latent_dim)
+        if latent_dim > n:
+            raise ValueError(f"latent_dim must be at most the state size {n}, got {latent_dim}")
+        self.register_buffer("mean", torch.zeros(n, dtype=torch.float64))
+        self.register_buffer("components", torch.zeros(latent_dim, n, dtype=torch.float64))
+        self.register_buffer("singular_values", torch.zeros(n, dtype=torch.float64))
+        self.register_buffer("n_samples", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def fit(self, x: torch.Tensor) -> PCA:
+        """Fit on training states ``x [..., *S]`` (all leading axes are samples); returns self."""
+        _check_state(x, self.state_shape, "PCA")
+        flat = x.reshape(-1, math.prod(self.state_shape)).to(torch.float64)
+        if flat.shape[0] < 2:
+            raise ValueError(f"x must hold at least 2 states to fit a PCA, got {flat.shape[0]}")
+        mean = flat.mean(dim=0)
+        _, s, vh = torch.linalg.svd(flat - mean, full_matrices=False)
+        if vh.shape[0] < self.latent_dim:
+            raise ValueError(f"x holds {flat.shape[0]} states, fewer than latent_dim={self.latent_dim}")
+        self.mean.copy_(mean)
+        self.components.copy_(vh[: self.latent_dim])
+        self.singular_values.zero_()
+        self.singular_values[: s.numel()] = s
+        self.n_samples.fill_(flat.shape[0])
+        return self
+
+    @property
+    def fitted(self) -> bool:
+        """Whether :meth:`fit` has been called (or fitted buffers loaded)."""
+        return int(self.n_samples) > 0
+
+    def discarded_energy(self, latent_dim: int | None = None) -> float:
+        """Training reconstruction MSE predicted by the spectrum: ``sum_{i > z} s_i^2 / (N n)``."""
+        z = self.latent_dim if latent_dim is None else _positive_int("latent_dim", latent_dim)
+        if not self.fitted:
+            raise ValueError("this PCA is not fitted; call fit(train_states) first")
+        s2 = self.singular_values.pow(2)
+        return float(s2[z:].sum() / (int(self.n_samples) * s2.numel()))
+
+    def _check_fitted(self):
+        if not self.fitted:
+            raise ValueError("this PCA is not fitted; call fit(train_states) first")
+
+    def _encode_flat(self, x):
+        self._check_fitted()
+        return ((x.to(self.mean) - self.mean) @ self.components.T).to(x.dtype)
+
+    def _decode_flat(self, z):
+        self._check_fitted()
+        return (self.mean + z.to(self.mean) @ self.components).to(z.dtype)
+
+    def extra_repr(self) -> str:
+        return f"state_shape={self.state_shape}, latent_dim={self.latent_dim}"
+
+
+def reconstruction_loss(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """L-HiTS eq. (10) in scaled units: MSE between ``s(x)`` and ``s(decode(encode(x)))``.
+
+    ``batch [N, *S]`` (or ``[N, 1, *S]``, a window of one state, as :func:`~hitslite.train.fit`
+    passes windows). Measured after the autoencoder's min-max scaling so that components with
+    small ranges (FHN's ``v``) weigh as much as large ones; this is a ``loss_fn`` for ``fit``.
+    """
+    x = batch[:, 0] if batch.ndim == len(model.state_shape) + 2 else batch
+    n = math.prod(model.state_shape)
+    flat = x.reshape(-1, n)
+    target = (flat.to(model.shift) - model.shift) / model.scale
+    w = model.decoder.net[0].weight
+    recon = model.decoder(model.encoder(target.to(w.dtype)))
+    return torch.mean((recon - target) ** 2)

@@ -1,0 +1,186 @@
+"""L-HiTS (Sec. 3.3, Algorithm 1): ``Latent`` composes coordinates with steppers and hierarchies."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import hitslite as h
+from hitslite.data import Trajectory
+from hitslite.nets import PCA
+from hitslite.neural import Latent, ResNetStepper
+from hitslite.steppers import Stepper
+
+torch.set_num_threads(1)  # small networks are far slower with several threads on a busy machine
+
+
+class Counting(nn.Module):
+    """Identity that counts its calls and the states it saw."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = self.states = 0
+
+    def forward(self, x):
+        self.calls += 1
+        self.states += x.shape[:-1].numel()
+        return x
+
+
+def random_levels(dim=3, n=4, dt=0.05, seed=0):
+    torch.manual_seed(seed)
+    return [ResNetStepper(dim, dt * 2**k, hidden=(16,)) for k in range(n)]
+
+
+def test_identity_coordinates_give_the_inner_stepper_in_rollout(gen):
+    (s,) = random_levels(n=1)
+    x0 = torch.randn(5, 3, generator=gen)
+    with torch.no_grad():
+        direct = h.rollout(s, x0, 40).x
+        latent = h.rollout(Latent(nn.Identity(), s, nn.Identity()), x0, 40).x
+    assert torch.equal(direct, latent)
+
+
+def test_identity_coordinates_give_the_inner_hierarchy(gen):
+    levels = random_levels()
+    x0 = torch.randn(5, 3, generator=gen)
+    with torch.no_grad():
+        direct = h.Hierarchy(levels).forecast(x0, 100).x
+        as_levels = h.Hierarchy([Latent(nn.Identity(), s, nn.Identity()) for s in levels]).forecast(x0, 100).x
+        wrapped = Latent(nn.Identity(), h.Hierarchy(levels), nn.Identity()).forecast(x0, 100)
+    assert torch.equal(direct, as_levels)
+    assert torch.equal(direct, wrapped.x)
+    assert torch.equal(direct, wrapped.meta["latent"].x)
+
+
+def test_forecast_encodes_once_and_decodes_once(gen):
+    levels = random_levels()
+    enc, dec = Counting(), Counting()
+    x0 = torch.randn(5, 3, generator=gen)
+    with torch.no_grad():
+        out = Latent(enc, h.Hierarchy(levels), dec).forecast(x0, 100)
+    assert (enc.calls, enc.states) == (1, 5)
+    assert (dec.calls, dec.states) == (1, 5 * 101)  # every output state, in one batched call
+    assert out.x.shape == (5, 101, 3)
+
+
+def test_rollout_keeps_the_latent_state_in_the_carry(gen):
+    (s,) = random_levels(n=1)
+    enc, dec = Counting(), Counting()
+    with torch.no_grad():
+        h.rollout(Latent(enc, s, dec), torch.randn(2, 3, generator=gen), 30)
+    assert enc.calls == 1 and dec.calls == 30  # never re-encoded
+
+
+class Rotation(Stepper):
+    """Exact flow map of z' = (z2, -z1) over ``dt``, times a planted growth ``1 + eps`` per step."""
+
+    def __init__(self, dt, eps=1e-3):
+        super().__init__()
+        self.dt, self.eps = dt, eps
+
+    def forward(self, z):
+        c, s = math.cos(self.dt), math.sin(self.dt)
+        return (1 + self.eps) * torch.stack([c * z[:, 0] + s * z[:, 1], -s * z[:, 0] + c * z[:, 1]], dim=-1)
+
+
+def planted_data(gen, n_traj, n_steps, dt, embed):
+    """Oscillator trajectories in a random plane of R^16: ``x = embed(z)``, exact in time."""
+    r = 0.5 + torch.rand(n_traj, 1, generator=gen, dtype=torch.float64)
+    phase = 2 * math.pi * torch.rand(n_traj, 1, generator=gen, dtype=torch.float64)
+    t = dt * torch.arange(n_steps + 1, dtype=torch.float64)
+    z = torch.stack([r * torch.cos(phase - t), r * torch.sin(phase - t)], dim=-1)  # [B, T, 2]
+    return Trajectory(t=t, x=embed(z), dt=dt)
+
+
+def test_latent_hierarchy_beats_each_of_its_single_levels_on_a_planted_case(gen):
+    basis = torch.linalg.qr(torch.randn(16, 2, generator=gen, dtype=torch.float64))[0]  # [16, 2]
+    offset = torch.randn(16, generator=gen, dtype=torch.float64)
+
+    def embed(z):
+        return z @ basis.T + offset
+
+    dt, n_steps = 0.01, 1024
+    train = planted_data(gen, 20, n_steps, dt, embed)
+    val = planted_data(gen, 10, n_steps, dt, embed)
+    test = planted_data(gen, 10, n_steps, dt, embed)
+    pca = PCA(16, 2).fit(train.x)  # training data only; the plane is recovered exactly
+    assert pca.discarded_energy() < 1e-20
+    levels = [Rotation(dt * 2**k) for k in range(7)]  # NNTS 0..6, each with the same planted error
+    # PCA may rotate or reflect the plane, so the latent steppers act in PCA coordinates: conjugate them
+    # by the (orthogonal) map between PCA and planted coordinates, found from the data.
+    to_planted = pca.components @ basis  # [2, 2]
+
+    class InPCA(Stepper):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.dt = inner, inner.dt
+
+        def forward(self, y):
+            return self.inner(y @ to_planted) @ to_planted.T
+
+    latent_levels = [InPCA(s) for s in levels]
+    val_latent = Trajectory(t=val.t, x=pca.encode(val.x), dt=dt)
+    selection = h.select_levels(latent_levels, val_latent)  # validation only
+    model = Latent(pca, selection.hierarchy, pca)
+    x0 = test.x[:, 0]
+    err = float(((model.forecast(x0, n_steps, dt=dt).x - test.x) ** 2).mean())
+    singles = {k: float(((Latent(pca, s, pca).forecast(x0, n_steps, dt=dt).x - test.x) ** 2).mean())
+               for k, s in enumerate(latent_levels)}
+    assert err < min(singles.values()), (err, singles)
+    assert selection.upper > selection.lower  # a genuine coupling was chosen, on validation data
+
+
+def test_latent_rejects_bad_arguments(gen):
+    (s,) = random_levels(n=1)
+    with pytest.raises(TypeError, match="encoder"):
+        Latent(3, s, nn.Identity())
+    with pytest.raises(TypeError, match="decoder"):
+        Latent(nn.Identity(), s, "decode")
+    with pytest.raises(TypeError, match="stepper"):
+        Latent(nn.Identity(), object(), nn.Identity())
+    with pytest.raises(ValueError, match="x0"):
+        Latent(nn.Identity(), s, nn.Identity()).forecast(torch.randn(3), 10)
+    wrapped = Latent(nn.Identity(), h.Hierarchy(random_levels()), nn.Identity())
+    with pytest.raises(TypeError, match="forecast"):
+        h.rollout(wrapped, torch.randn(2, 3, generator=gen), 5)
+    with pytest.raises(ValueError, match="system"):
+        h.data.lhits_splits("lorenz")
+
+
+def test_latent_with_an_autoencoder_moves_with_to_and_saves_its_weights():
+    from hitslite.nets import Autoencoder
+
+    ae = Autoencoder(12, 2, hidden=(8,))
+    model = Latent(ae, h.Hierarchy(random_levels(dim=2)), ae)
+    names = {n.split(".")[0] for n in model.state_dict()}
+    assert names == {"encoder", "inner"}  # the autoencoder once, plus the levels
+    model.double()
+    out = model.forecast(torch.randn(3, 12, dtype=torch.float64), 20)
+    assert out.x.dtype == torch.float64 and out.x.shape == (3, 21, 12)
+
+
+@pytest.mark.real_cache
+@pytest.mark.parametrize("system", ["fhn", "ks"])
+def test_pretrained_lhits_beats_every_single_latent_level(system):
+    """The pattern of L-HiTS Tables 3–4 on our zoo weights and our test split."""
+    from hitslite import zoo
+
+    name = f"lhits_{system}"
+    if not (zoo.zoo_dir() / name).exists():
+        pytest.skip(f"{name} not in the zoo yet")
+    model = zoo.load_pretrained(name)
+    sel = zoo.read_manifest(name)["metrics"]["selection"]
+    test = zoo._lhits_data(zoo.ENTRIES[name].config)["test"]
+    x0 = test.x[:, 0]
+
+    def mse(lower, upper):
+        with torch.no_grad():
+            pred = model.hierarchy(lower, upper).forecast(x0, test.n_steps, dt=test.dt, check_finite=False).x
+        err = float(((pred - test.x) ** 2).mean())
+        return err if math.isfinite(err) else math.inf
+
+    err = mse(sel["lower"], sel["upper"])
+    singles = [mse(k, k) for k in range(len(model))]
+    assert err < min(singles), (err, singles)
