@@ -249,9 +249,68 @@ def _print_table(record: dict) -> None:
         print(f"{solver:44s} {device:6s} " + " ".join(f"{vals.get(b, float('nan')):11.1f}" for b in batches))
 
 
+# ----------------------------------------------------------------------------------------
+# HiTS (Part I): single levels, multiscale, hybrids, and batched zoo training — one run
+# ----------------------------------------------------------------------------------------
+def bench_hits(systems=("hyperbolic", "cubic", "van_der_pol", "hopf", "lorenz"), n_test: int = 100,
+               repeats: int = 3, train_epochs: int = 5) -> dict:
+    """``python -m hitslite.bench hits``: for every system in the zoo, the forecast time and test error of
+    each single NNTS, of the multiscale scheme (the stored validation range) and of RK 0-4 / Hybrid 0-4,
+    all timed in this run on the first ``n_test`` test trajectories; plus seconds per epoch of training the
+    eleven levels together (stacked) against one by one, on the hyperbolic data."""
+    from . import zoo
+    from .data import ode_splits
+    from .multiscale import compare_hybrids, compare_levels
+    from .neural import ResNetStepper
+    from .systems import get_system
+    from .train import fit_levels
+
+    record = {"benchmark": "hits", "n_test": n_test, "repeats": repeats, "device": "cpu",
+              "torch": torch.__version__, "threads": torch.get_num_threads(), "systems": {}}
+    for name in systems:
+        if not (zoo.zoo_dir() / name / "manifest.json").exists():
+            continue
+        levels = list(zoo.load_pretrained(name))
+        selection = zoo.load_selection(name)
+        test = ode_splits(name, **zoo.ENTRIES[name].config["data"])["test"][:n_test]
+        cmp = compare_levels(levels, test, selection["lower"], selection["upper"], repeats=repeats)
+        hybrids = compare_hybrids(get_system(name), levels[-1], test, range(5), repeats=repeats)
+        record["systems"][name] = {
+            "singles": [{"dt": s.dt, "seconds": t, "mse": e}
+                        for s, t, e in zip(levels, cmp.single_seconds, cmp.single_mse)],
+            "multiscale": {"levels": [cmp.lower, cmp.upper], "seconds": cmp.multiscale_seconds,
+                           "mse": cmp.multiscale_mse},
+            "multiscale_speedup_vs_finest_selected": cmp.single_seconds[cmp.lower] / cmp.multiscale_seconds,
+            "multiscale_beats_every_single": cmp.multiscale_mse < min(cmp.single_mse),
+            "hybrids": [{k: r[k] for k in ("k", "h", "rk_seconds", "hybrid_seconds", "rk_mse", "hybrid_mse")}
+                        | {"speedup": r["rk_seconds"] / r["hybrid_seconds"]} for r in hybrids],
+        }
+        m = record["systems"][name]
+        print(f"{name:12s} multiscale {m['multiscale']['mse']:.1e} (best single {min(cmp.single_mse):.1e}), "
+              f"speed-up vs finest selected {m['multiscale_speedup_vs_finest_selected']:.2f}x, hybrid vs RK4 "
+              + " ".join(f"{h['speedup']:.1f}x" for h in m["hybrids"]))
+
+    # batched vs one-by-one training: same data, same settings, seconds per epoch
+    config = zoo.ENTRIES["hyperbolic"].config
+    splits = ode_splits("hyperbolic", **config["data"])
+    train, val = splits["train"].to(torch.float32), splits["val"].to(torch.float32)
+    seconds = {}
+    for batched in (False, True):
+        start = time.perf_counter()
+        fit_levels(lambda dt: ResNetStepper(2, dt, hidden=config["hidden"]), train, val, levels=config["levels"],
+                   n_forward=5, starts="first", max_epochs=train_epochs, patience=None, progress=False,
+                   batched=batched)
+        seconds["batched" if batched else "one_by_one"] = (time.perf_counter() - start) / train_epochs
+    record["training_seconds_per_epoch"] = seconds
+    record["training_speedup_batched"] = seconds["one_by_one"] / seconds["batched"]
+    print(f"training the 11 hyperbolic levels: {seconds['one_by_one']:.2f} s/epoch one by one, "
+          f"{seconds['batched']:.2f} s/epoch batched ({record['training_speedup_batched']:.2f}x)")
+    return record
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m hitslite.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["solvers", "ks_dt", "lhits"])
+    parser.add_argument("what", choices=["solvers", "ks_dt", "lhits", "hits"])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8, 64, 512])
     parser.add_argument("--device", nargs="+", default=None, help="default: cpu, and cuda when present")
     parser.add_argument("--threads", type=int, default=1,
@@ -268,6 +327,8 @@ def main(argv=None) -> None:
         _print_table(record)
     elif args.what == "lhits":
         record = bench_lhits()
+    elif args.what == "hits":
+        record = bench_hits()
     else:
         record = ks_dt_convergence()
         for dt, err in record["relative_error"].items():

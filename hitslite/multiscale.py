@@ -24,7 +24,7 @@ from .data import Trajectory
 from .steppers import ForecastDivergedError, Stepper, assert_finite
 
 __all__ = ["Hierarchy", "ScheduleStage", "select_levels", "LevelSelection", "integer_ratio", "compare_levels",
-           "LevelComparison"]
+           "LevelComparison", "compare_hybrids"]
 
 
 def integer_ratio(coarse: float, fine: float, what: str = "step size") -> int:
@@ -317,3 +317,44 @@ def compare_levels(levels: Sequence[Stepper], test: Trajectory, lower: int, uppe
         multiscale_seconds=multi_seconds,
         multiscale_prediction=multi,
     )
+
+
+def _best_time(fn, repeats: int):
+    import time
+
+    best, out = math.inf, None
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        with torch.no_grad():
+            out = fn()
+        if out.is_cuda:
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return out, best
+
+
+def compare_hybrids(system, coarse: Stepper, test: Trajectory, ks=range(5), *, repeats: int = 3) -> list[dict]:
+    """HiTS App. A.2: RK4 with step ``test.dt * 2**k`` (RK k) against the hybrid ``[coarse, RK4]``
+    (Hybrid k), forecasting ``test`` on the RK grid; both timed (best of ``repeats``) in this run.
+
+    Returns one dict per ``k`` with ``h``, ``rk_seconds``, ``hybrid_seconds``, ``rk_mse``, ``hybrid_mse``
+    (integrated MSE against ``test`` subsampled to the RK grid), per-step curves and times ``t``.
+    """
+    from .metrics import integrated_mse, mse_per_step
+    from .steppers import RK4, rollout
+
+    param = next(coarse.parameters(), None)
+    x0 = test.x[:, 0] if param is None else test.x[:, 0].to(param.device)  # RK4 in float64
+    out = []
+    for k in ks:
+        stride = 2**k
+        rk = RK4(system, test.dt * stride)
+        n = test.n_steps // stride
+        truth = test.x[:, : n * stride + 1 : stride]
+        rk_pred, rk_s = _best_time(lambda rk=rk, n=n: rollout(rk, x0, n).x, repeats)
+        hy_pred, hy_s = _best_time(lambda rk=rk, n=n: Hierarchy([coarse, rk]).forecast(x0, n).x, repeats)
+        out.append({"k": k, "h": rk.dt, "rk_seconds": rk_s, "hybrid_seconds": hy_s,
+                    "rk_mse": integrated_mse(rk_pred, truth), "hybrid_mse": integrated_mse(hy_pred, truth),
+                    "rk_curve": mse_per_step(rk_pred, truth), "hybrid_curve": mse_per_step(hy_pred, truth),
+                    "t": test.t[: n * stride + 1 : stride]})
+    return out
