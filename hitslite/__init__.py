@@ -43,3 +43,9 @@ from .pde import ETDRK4, LatticeBoltzmann, lyapunov_exponent  # noqa: E402
 
 __all__ += ["ETDRK4", "LatticeBoltzmann", "EulerMaruyama", "lyapunov_exponent", "fhn_dataset", "ks_dataset",
             "particle_dataset"]
+
+from .data import lhits_splits  # noqa: E402
+from .nets import PCA, Autoencoder  # noqa: E402
+from .neural import Latent  # noqa: E402
+
+__all__ += ["Latent", "Autoencoder", "PCA", "lhits_splits"]

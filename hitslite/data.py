@@ -599,7 +599,8 @@ def particle_dataset(
 
 #: L-HiTS data recipes (Sec. 4, Tables 5–6), as keyword arguments of :func:`fhn_dataset` /
 #: :func:`ks_dataset`. FHN: the LED lattice-Boltzmann recipe the authors reused, sampled every
-#: Δt = 0.1 (20 LB steps) for 5120 steps; ``seeds`` pools that many seeded families of the six LED
+#: Δt = 0.1 (20 LB steps) for T = 5120 steps (Table 5 says Δt = 0.01, which covers less than one
+#: oscillation); ``seeds`` pools that many seeded families of the six LED
 #: initial conditions, each split 3 / 2 / 1 as in the authors' code, so 9 / 6 / 3 trajectories
 #: (with one family, 3 training trajectories do not cover the validation ones). KS: L = 22,
 #: 120 nodes, Δt = 0.05, 10 / 5 / 5 trajectories.

@@ -209,6 +209,20 @@ class PCA(_Coordinates):
         self.n_samples.fill_(flat.shape[0])
         return self
 
+    def truncate(self, latent_dim: int) -> PCA:
+        """A new PCA keeping the first ``latent_dim`` of these components: equal to refitting with
+        ``latent_dim`` on the same data, without another SVD."""
+        self._check_fitted()
+        bad = isinstance(latent_dim, bool) or not isinstance(latent_dim, int)
+        if bad or not 1 <= latent_dim <= self.latent_dim:
+            raise ValueError(f"latent_dim must be an int in [1, {self.latent_dim}], got {latent_dim!r}")
+        out = PCA(self.state_shape, latent_dim).to(self.mean.device)
+        out.mean.copy_(self.mean)
+        out.components.copy_(self.components[:latent_dim])
+        out.singular_values.copy_(self.singular_values)
+        out.n_samples.copy_(self.n_samples)
+        return out
+
     @property
     def fitted(self) -> bool:
         """Whether :meth:`fit` has been called (or fitted buffers loaded)."""

@@ -249,7 +249,7 @@ class Latent(Stepper):
         return self.step(x)[0]
 
     def forecast(self, x0: torch.Tensor, n_steps: int, *, dt: float | None = None,
-                 check_finite: bool = True, decode: bool = True):
+                 check_finite: bool = True, decode: bool = True, interpolate: str = "latent"):
         """L-HiTS Algorithm 1 from ``x0 [B, *S]`` over ``n_steps`` output steps of ``dt``.
 
         Returns a :class:`~hitslite.data.Trajectory` with ``x [B, n_steps + 1, *S]`` (or the latent
@@ -257,9 +257,17 @@ class Latent(Stepper):
         trajectory. A hierarchy inside runs :meth:`~hitslite.multiscale.Hierarchy.forecast`; a
         single stepper is wrapped in a one-level hierarchy (so a coarse step is linearly
         interpolated onto ``dt``, the paper's protocol for single NNTS in Tables 3–4).
+
+        ``interpolate="latent"`` (Algorithm 1, lines 12–13) decodes every output state;
+        ``"state"`` decodes only the states some level computed and interpolates the decoded states
+        linearly — cheaper when the finest coupled step is much coarser than ``dt``, and not the
+        same numbers, since the decoder is nonlinear.
         """
         from .data import Trajectory
-        from .multiscale import Hierarchy
+        from .multiscale import Hierarchy, _interpolate
+
+        if interpolate not in ("latent", "state"):
+            raise ValueError(f"interpolate must be 'latent' or 'state', got {interpolate!r}")
 
         if not isinstance(x0, torch.Tensor) or x0.ndim < 2:
             raise ValueError(f"x0 must be a tensor of shape [batch, *state], got "
@@ -269,7 +277,16 @@ class Latent(Stepper):
         latent = inner.forecast(z0, n_steps, dt=dt, check_finite=check_finite)
         if not decode:
             return latent
-        x = self._decode(latent.x).to(x0.dtype)
+        if interpolate == "state":
+            # the coarsest level ends at or beyond n_steps: forecast to there, so the last interval
+            # has both of its computed end points (the same states, the schedule is unchanged)
+            stage = inner.schedule(n_steps, dt)[0]
+            ext = inner.forecast(z0, stage.n_substeps * stage.stride, dt=dt, check_finite=check_finite)
+            known_idx = ext.meta["known"].nonzero().squeeze(1)
+            x = _interpolate(known_idx, self._decode(ext.x[:, known_idx.to(ext.x.device)]), n_steps)
+            x = x.to(x0.dtype)
+        else:
+            x = self._decode(latent.x).to(x0.dtype)
         meta = {**latent.meta, "source": "Latent.forecast", "latent": latent}
         return Trajectory(t=latent.t, x=x, dt=latent.dt, meta=meta)
 

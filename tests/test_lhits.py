@@ -184,3 +184,17 @@ def test_pretrained_lhits_beats_every_single_latent_level(system):
     err = mse(sel["lower"], sel["upper"])
     singles = [mse(k, k) for k in range(len(model))]
     assert err < min(singles), (err, singles)
+
+
+def test_state_interpolation_decodes_only_computed_states(gen):
+    levels = random_levels()[2:]  # finest step 4 dt: three of four output states are interpolated
+    dec = Counting()
+    x0 = torch.randn(5, 3, generator=gen)
+    with torch.no_grad():
+        latent = Latent(nn.Identity(), h.Hierarchy(levels), dec).forecast(x0, 100, dt=0.05)
+        calls_latent = dec.states
+        state = Latent(nn.Identity(), h.Hierarchy(levels), dec).forecast(x0, 100, dt=0.05, interpolate="state")
+    assert dec.states - calls_latent < calls_latent / 3  # decoded about a quarter of the states
+    assert torch.allclose(latent.x, state.x, atol=1e-6)  # identity decoder: both interpolations agree
+    with pytest.raises(ValueError, match="interpolate"):
+        Latent(nn.Identity(), h.Hierarchy(levels), dec).forecast(x0, 10, interpolate="cubic")

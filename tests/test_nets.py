@@ -35,6 +35,16 @@ def test_pca_full_rank_is_exact_and_keeps_leading_axes(gen):
     assert torch.allclose(pca.decode(z), x, atol=1e-10)
 
 
+def test_pca_truncate_equals_a_smaller_fit(gen):
+    x = low_rank_data(gen)
+    big, small = PCA(12, 6).fit(x), PCA(12, 2).fit(x)
+    cut = big.truncate(2)
+    assert torch.allclose(cut(x), small(x), atol=1e-12)
+    assert cut.discarded_energy() == pytest.approx(small.discarded_energy(), rel=1e-12)
+    with pytest.raises(ValueError, match="latent_dim"):
+        big.truncate(7)
+
+
 def test_pca_is_fitted_on_what_it_is_given_only(gen):
     train, test = low_rank_data(gen), low_rank_data(gen)
     pca = PCA(12, 2).fit(train)
