@@ -156,6 +156,27 @@ def check_error_horizon(answer: float, t, curve, threshold: float = 1.0) -> bool
                    f"{threshold:g} and read the time there (inf if it never is)")
 
 # ============================================================================================
+# Chapter 5 (noise)
+# ============================================================================================
+__all__ += ["check_noise_std"]
+
+
+def check_noise_std(answer, component_std, level: float, interpretation: str = "std") -> bool:
+    """Exercise (Ch. 5): the noise standard deviation per component for a noise ``level`` given as a
+    fraction of each component's standard deviation (``"std"``) or of its variance (``"variance"``)."""
+    if interpretation not in ("std", "variance"):
+        raise ValueError(f"interpretation must be 'std' or 'variance', got {interpretation!r}")
+    std = torch.as_tensor(component_std, dtype=torch.float64)
+    want = level * std if interpretation == "std" else math.sqrt(level) * std
+    try:
+        got = torch.as_tensor(answer, dtype=torch.float64)
+        ok = got.shape == want.shape and bool(torch.allclose(got, want, rtol=1e-6))
+    except (TypeError, ValueError, RuntimeError):
+        ok = False
+    return _report(ok, f"noise std ({interpretation})", f"got {answer!r}; a fraction q of the variance is a "
+                   "fraction sqrt(q) of the standard deviation")
+
+# ============================================================================================
 # Chapter 7 (classical PDE and particle solvers; issue 3)
 # ============================================================================================
 __all__ += ["check_etdrk4_order", "check_lyapunov_exponent", "check_uniform_variance"]

@@ -25,6 +25,7 @@ import torch
 
 __all__ = [
     "Trajectory",
+    "add_noise",
     "solve_reference",
     "ode_dataset",
     "ode_splits",
@@ -333,6 +334,22 @@ def ode_dataset(
         return Trajectory(t=t, x=x, dt=dt, meta={"system": system.name, "split": split})
 
     return cached(recipe, build, refresh=refresh)
+
+
+def add_noise(traj: Trajectory, level: float, scale: torch.Tensor, *, seed: int = 0) -> Trajectory:
+    """Noisy observations: ``x + level * scale * N(0, 1)``, independently per sample and component.
+
+    ``scale [*S]`` is the per-component standard deviation of the clean data (HiTS App. B.2; the
+    authors' code scales the standard deviation like this, their text speaks of the variance).
+    """
+    if not (isinstance(level, (int, float)) and level >= 0):
+        raise ValueError(f"level must be a non-negative number, got {level!r}")
+    if tuple(scale.shape) != traj.state_shape:
+        raise ValueError(f"scale must have the state shape {traj.state_shape}, got {tuple(scale.shape)}")
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.randn(traj.x.shape, generator=gen, dtype=torch.float64).to(traj.x)
+    meta = {**traj.meta, "noise_level": level}
+    return Trajectory(traj.t, traj.x + level * scale.to(traj.x) * noise, traj.dt, meta)
 
 
 def ode_splits(system, *, seed: int = 0, **overrides) -> dict[str, Trajectory]:

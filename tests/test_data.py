@@ -83,3 +83,22 @@ def test_ode_dataset_rejects_bad_arguments():
         h.ode_dataset("cubic", "training")
     with pytest.raises(ValueError, match="n_trajectories"):
         h.ode_dataset("cubic", "train", n_trajectories=0)
+
+
+def test_noise_has_the_requested_size_and_spares_the_test_split():
+    from hitslite import zoo
+    from hitslite.data import add_noise
+
+    traj = h.ode_dataset("hyperbolic", "val", n_trajectories=50, n_steps=200)
+    scale = traj.x.reshape(-1, 2).std(dim=0)
+    noisy = add_noise(traj, 0.02, scale, seed=1)
+    residual = (noisy.x - traj.x).reshape(-1, 2)
+    assert torch.allclose(residual.std(dim=0), 0.02 * scale, rtol=0.02)
+    assert torch.equal(add_noise(traj, 0.02, scale, seed=1).x, noisy.x)  # seeded
+    with pytest.raises(ValueError, match="level"):
+        add_noise(traj, -0.1, scale)
+    config = {**zoo.ENTRIES["hyperbolic"].config, "noise": 0.01,
+              "data": {"seed": 0, "n_trajectories": 8, "n_steps": 50}}
+    clean, noisy_splits = h.ode_splits("hyperbolic", seed=0, n_trajectories=8, n_steps=50), zoo.level_set_splits(config)
+    assert torch.equal(noisy_splits["test"].x, clean["test"].x)
+    assert not torch.equal(noisy_splits["train"].x, clean["train"].x)
