@@ -30,26 +30,56 @@ from torch import nn
 
 from .steppers import Stepper
 
-__all__ = ["LSTMGenerator", "EchoStateNetwork", "ClockworkRNN", "parameter_count", "effective_parameter_count",
-           "hits_parameter_count", "table3_count", "match_hidden", "generate", "SequenceModels",
-           "SEQUENCE_TASKS"]
+__all__ = [
+    "LSTMGenerator",
+    "EchoStateNetwork",
+    "ClockworkRNN",
+    "parameter_count",
+    "effective_parameter_count",
+    "hits_parameter_count",
+    "table3_count",
+    "match_hidden",
+    "generate",
+    "SequenceModels",
+    "SEQUENCE_TASKS",
+]
 
 #: HiTS App. A.3 and Tables 1, 3, 4: per task, the HiTS step sizes (in samples) and hidden widths,
 #: and the paper's integrated L2 errors (Table 1) and parameter counts (Table 3); ``dim``/``dt`` are
 #: those of :func:`hitslite.sequences.sequence_dataset`.
 SEQUENCE_TASKS = {
-    "fluid": {"dim": 22, "dt": 0.2, "steps": [1, 4, 16, 64], "hidden": [256, 64, 16, 4],
-              "table1": {"HiTS": 1.23e-7, "LSTM": 9.20e-8, "ESN": 2.22e-8, "CW-RNN": 6.79e-7},
-              "table3": {"HiTS": 15388, "LSTM": 15408, "ESN": 15400, "CW-RNN": 15622}},
-    "video": {"dim": 64, "dt": 1.0, "steps": [1, 4, 16, 64], "hidden": [128, 64, 32, 16],
-              "table1": {"HiTS": 7.09e-5, "LSTM": 1.44e-2, "ESN": 1.62e-3, "CW-RNN": 8.05e-2},
-              "table3": {"HiTS": 31216, "LSTM": 30976, "ESN": 31360, "CW-RNN": 31560}},
-    "music": {"dim": 128, "dt": 1 / 1102, "steps": [1, 5, 25, 125, 625], "hidden": [2048, 1024, 512, 256, 128],
-              "table1": {"HiTS": 8.59e-7, "LSTM": 4.65e-5, "ESN": 2.69e-4, "CW-RNN": 4.70e-5},
-              "table3": {"HiTS": 1020416, "LSTM": 1018368, "ESN": 1024000, "CW-RNN": 1042328}},
-    "ks": {"dim": 512, "dt": 0.25, "steps": [1, 6, 36, 216, 1296], "hidden": [2048, 1024, 512, 256, 128],
-           "table1": {"HiTS": 1.04e-3, "LSTM": 3.50e0, "ESN": 3.51e0, "CW-RNN": 3.59e0},
-           "table3": {"HiTS": 4069760, "LSTM": 4091232, "ESN": 4070400, "CW-RNN": 4076232}},
+    "fluid": {
+        "dim": 22,
+        "dt": 0.2,
+        "steps": [1, 4, 16, 64],
+        "hidden": [256, 64, 16, 4],
+        "table1": {"HiTS": 1.23e-7, "LSTM": 9.20e-8, "ESN": 2.22e-8, "CW-RNN": 6.79e-7},
+        "table3": {"HiTS": 15388, "LSTM": 15408, "ESN": 15400, "CW-RNN": 15622},
+    },
+    "video": {
+        "dim": 64,
+        "dt": 1.0,
+        "steps": [1, 4, 16, 64],
+        "hidden": [128, 64, 32, 16],
+        "table1": {"HiTS": 7.09e-5, "LSTM": 1.44e-2, "ESN": 1.62e-3, "CW-RNN": 8.05e-2},
+        "table3": {"HiTS": 31216, "LSTM": 30976, "ESN": 31360, "CW-RNN": 31560},
+    },
+    "music": {
+        "dim": 128,
+        "dt": 1 / 1102,
+        "steps": [1, 5, 25, 125, 625],
+        "hidden": [2048, 1024, 512, 256, 128],
+        "table1": {"HiTS": 8.59e-7, "LSTM": 4.65e-5, "ESN": 2.69e-4, "CW-RNN": 4.70e-5},
+        "table3": {"HiTS": 1020416, "LSTM": 1018368, "ESN": 1024000, "CW-RNN": 1042328},
+    },
+    "ks": {
+        "dim": 512,
+        "dt": 0.25,
+        "steps": [1, 6, 36, 216, 1296],
+        "hidden": [2048, 1024, 512, 256, 128],
+        "table1": {"HiTS": 1.04e-3, "LSTM": 3.50e0, "ESN": 3.51e0, "CW-RNN": 3.59e0},
+        "table3": {"HiTS": 4069760, "LSTM": 4091232, "ESN": 4070400, "CW-RNN": 4076232},
+    },
 }
 
 
@@ -160,24 +190,45 @@ class EchoStateNetwork(Stepper):
         Sampling step of the sequence.
     """
 
-    def __init__(self, dim: int, units: int, *, spectral_radius: float = 0.9, degree: int = 10,
-                 input_scale: float = 0.5, bias_scale: float = 0.2, leak: float = 1.0, seed: int = 0,
-                 dt: float = 1.0):
+    def __init__(
+        self,
+        dim: int,
+        units: int,
+        *,
+        spectral_radius: float = 0.9,
+        degree: int = 10,
+        input_scale: float = 0.5,
+        bias_scale: float = 0.2,
+        leak: float = 1.0,
+        seed: int = 0,
+        dt: float = 1.0,
+    ):
         super().__init__()
         self.dim, self.units = _positive_int("dim", dim), _positive_int("units", units)
         _positive_int("degree", degree)
-        if not (isinstance(spectral_radius, (int, float)) and math.isfinite(spectral_radius) and spectral_radius > 0):
+        if not (
+            isinstance(spectral_radius, (int, float))
+            and math.isfinite(spectral_radius)
+            and spectral_radius > 0
+        ):
             raise ValueError(f"spectral_radius must be a positive finite number, got {spectral_radius!r}")
         if not 0 < leak <= 1:
             raise ValueError(f"leak must be in (0, 1], got {leak!r}")
-        self.spectral_radius, self.leak, self.dt, self.seed = float(spectral_radius), float(leak), float(dt), seed
+        self.spectral_radius, self.leak, self.dt, self.seed = (
+            float(spectral_radius),
+            float(leak),
+            float(dt),
+            seed,
+        )
         gen = torch.Generator().manual_seed(seed)
         w = torch.randn(units, units, generator=gen, dtype=torch.float64)
         if degree < units:
             w = w * (torch.rand(units, units, generator=gen, dtype=torch.float64) < degree / units)
         radius = float(torch.linalg.eigvals(w).abs().max())
         if radius == 0.0:
-            raise ValueError(f"the random reservoir is nilpotent (units={units}, degree={degree}); raise degree")
+            raise ValueError(
+                f"the random reservoir is nilpotent (units={units}, degree={degree}); raise degree"
+            )
         w = w * (spectral_radius / radius)
         w_in = (2 * torch.rand(units, dim, generator=gen, dtype=torch.float64) - 1) * input_scale
         b = (2 * torch.rand(units, generator=gen, dtype=torch.float64) - 1) * bias_scale
@@ -240,19 +291,21 @@ class EchoStateNetwork(Stepper):
         if isinstance(washout, bool) or not isinstance(washout, int) or not 0 <= washout < x.shape[1] - 1:
             raise ValueError(f"washout must be an int in [0, {x.shape[1] - 2}], got {washout!r}")
         r = self.states(x[:, :-1])[:, washout:].reshape(-1, self.units).double()
-        y = x[:, 1 + washout:].reshape(-1, self.dim).double().to(r.device)
+        y = x[:, 1 + washout :].reshape(-1, self.dim).double().to(r.device)
         if ridge == 0:
             w = (torch.linalg.pinv(r) @ y).T
         else:
             gram = r.T @ r
             beta = ridge * float(gram.diagonal().mean())
-            w = torch.linalg.solve(gram + beta * torch.eye(self.units, dtype=gram.dtype, device=gram.device),
-                                   r.T @ y).T
+            w = torch.linalg.solve(
+                gram + beta * torch.eye(self.units, dtype=gram.dtype, device=gram.device), r.T @ y
+            ).T
         self.readout.copy_(w.to(self.readout.dtype))
         return float(((r @ w.T - y) ** 2).mean())
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, units={self.units}, spectral_radius={self.spectral_radius:g}, leak={self.leak:g}"
+        rho = self.spectral_radius
+        return f"dim={self.dim}, units={self.units}, spectral_radius={rho:g}, leak={self.leak:g}"
 
 
 # ----------------------------------------------------------------------------------------
@@ -292,7 +345,9 @@ class ClockworkRNN(Stepper):
         if not periods or any(p < 1 for p in periods) or periods != sorted(set(periods)):
             raise ValueError(f"periods must be strictly increasing positive ints, got {periods!r}")
         if hidden % len(periods):
-            raise ValueError(f"hidden ({hidden}) must be a multiple of the number of modules ({len(periods)})")
+            raise ValueError(
+                f"hidden ({hidden}) must be a multiple of the number of modules ({len(periods)})"
+            )
         self.periods, self.dt = tuple(periods), float(dt)
         size = hidden // len(periods)
         unit_period = torch.tensor(periods).repeat_interleave(size)
@@ -361,7 +416,7 @@ def effective_parameter_count(module: nn.Module) -> int:
 
 
 def hits_parameter_count(dim: int, hidden: Sequence[int]) -> int:
-    """Parameters of HiTS one-hidden-layer steppers ``[dim, h, dim]`` for each ``h`` in ``hidden`` (Table 4)."""
+    """Parameters of one-hidden-layer HiTS steppers ``[dim, h, dim]``, ``h`` in ``hidden`` (Table 4)."""
     return sum(2 * dim * h + h + dim for h in hidden)
 
 
@@ -407,8 +462,9 @@ class SequenceModels(nn.Module):
 
     KINDS = ("hits", "lstm", "esn", "cwrnn")
 
-    def __init__(self, hits: Sequence[Stepper], *, lstm: LSTMGenerator, esn: EchoStateNetwork,
-                 cwrnn: ClockworkRNN):
+    def __init__(
+        self, hits: Sequence[Stepper], *, lstm: LSTMGenerator, esn: EchoStateNetwork, cwrnn: ClockworkRNN
+    ):
         super().__init__()
         self.hits = nn.ModuleList(hits)
         self.lstm, self.esn, self.cwrnn = lstm, esn, cwrnn

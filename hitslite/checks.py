@@ -212,24 +212,25 @@ __all__ += ["check_lstm_hidden", "check_spectral_radius"]
 
 
 def check_lstm_hidden(hidden: int, dim: int, target: int) -> bool:
-    """Exercise (Ch. 6): the LSTM width whose Table 3 parameter count is closest to ``target`` for states of ``dim``."""
+    """Exercise (Ch. 6): the LSTM width whose Table 3 count is closest to ``target`` for states of ``dim``."""
     from .baselines import match_hidden, table3_count
 
     want = match_hidden("LSTM", target, dim)
     got = table3_count("LSTM", dim, hidden) if isinstance(hidden, int) and hidden > 0 else None
-    return _report(hidden == want, "LSTM width", f"got {hidden!r} ({got} parameters, target {target}); an LSTM "
-                   "layer has 4 H (D + H) weights and 8 H biases, the read-out H D + D: solve the quadratic in H")
+    return _report(hidden == want, "LSTM width",
+                   f"got {hidden!r} ({got} parameters, target {target}); an LSTM layer has 4 H (D + H) "
+                   "weights and 8 H biases, the read-out H D + D: solve the quadratic in H")
 
 
 def check_spectral_radius(matrix: torch.Tensor, rho: float) -> bool:
-    """Exercise (Ch. 6): ``matrix`` (square) has spectral radius ``rho`` (largest eigenvalue modulus, 1e-4 relative)."""
+    """Exercise (Ch. 6): square ``matrix`` has spectral radius ``rho`` (largest eigenvalue modulus, 1e-4)."""
     m = torch.as_tensor(matrix, dtype=torch.float64)
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
         return _report(False, "spectral radius", f"expected a square matrix, got shape {tuple(m.shape)}")
     radius = float(torch.linalg.eigvals(m).abs().max())
     return _report(abs(radius - rho) <= 1e-4 * rho, "spectral radius",
-                   f"largest |eigenvalue| is {radius:.6g}, wanted {rho:g}; divide by the current spectral radius "
-                   "(not the largest entry or the 2-norm) and multiply by rho")
+                   f"largest |eigenvalue| is {radius:.6g}, wanted {rho:g}; divide by the current spectral "
+                   "radius (not the largest entry or the 2-norm) and multiply by rho")
 
 
 # ============================================================================================

@@ -32,8 +32,19 @@ import torch
 
 from .data import DATA_VERSION, Trajectory, cached
 
-__all__ = ["SEQUENCES", "sequence_dataset", "fluid_sequence", "music_sequence", "video_sequence",
-           "video_frames", "video_decoder", "normalise", "denormalise", "Normalisation", "delay_embed"]
+__all__ = [
+    "SEQUENCES",
+    "sequence_dataset",
+    "fluid_sequence",
+    "music_sequence",
+    "video_sequence",
+    "video_frames",
+    "video_decoder",
+    "normalise",
+    "denormalise",
+    "Normalisation",
+    "delay_embed",
+]
 
 #: the four sequences of HiTS Table 1; ``True`` marks a stand-in for data we cannot download
 SEQUENCES = {"ks": False, "fluid": True, "music": True, "video": True}
@@ -90,7 +101,9 @@ def _pca(snapshots: np.ndarray, n_components: int, n_train: int) -> np.ndarray:
     if not 1 <= n_train <= snapshots.shape[0]:
         raise ValueError(f"n_train must be in [1, {snapshots.shape[0]}], got {n_train!r}")
     if not 1 <= n_components <= min(n_train, snapshots.shape[1]):
-        raise ValueError(f"n_components must be in [1, {min(n_train, snapshots.shape[1])}], got {n_components!r}")
+        raise ValueError(
+            f"n_components must be in [1, {min(n_train, snapshots.shape[1])}], got {n_components!r}"
+        )
     train = snapshots[:n_train]
     mean = train.mean(axis=0)
     _, _, vt = np.linalg.svd(train - mean, full_matrices=False)
@@ -98,7 +111,7 @@ def _pca(snapshots: np.ndarray, n_components: int, n_train: int) -> np.ndarray:
 
 
 def delay_embed(signal: np.ndarray | torch.Tensor, delays: int) -> torch.Tensor:
-    """Time-delay embedding: row ``n`` of the result is ``signal[n : n + delays]``; ``[T - delays + 1, delays]``."""
+    """Time-delay embedding ``[T - delays + 1, delays]``: row ``n`` is ``signal[n : n + delays]``."""
     s = torch.as_tensor(signal, dtype=torch.float64)
     if s.ndim != 1:
         raise ValueError(f"signal must be 1-D [T], got shape {tuple(s.shape)}")
@@ -110,12 +123,22 @@ def delay_embed(signal: np.ndarray | torch.Tensor, delays: int) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------
 # Fluid-flow stand-in: analytic vortex street -> 22 POD coefficients
 # ----------------------------------------------------------------------------------------
-def _vortex_street_u(t: float, X: np.ndarray, Y: np.ndarray, *, period: float, convection: float,
-                     offset: float, circulation: float, core: float, viscosity: float,
-                     deficit: float) -> np.ndarray:
+def _vortex_street_u(
+    t: float,
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    period: float,
+    convection: float,
+    offset: float,
+    circulation: float,
+    core: float,
+    viscosity: float,
+    deficit: float,
+) -> np.ndarray:
     """Streamwise velocity of a free stream (U = 1) minus a Gaussian wake deficit plus alternately
     signed Lamb-Oseen vortices shed every half ``period`` at ``x = 1``, ``y = +-offset``."""
-    u = 1.0 - deficit * np.exp(-(Y / (0.6 + 0.08 * np.clip(X, 0, None))) ** 2) * (X > 0.0)
+    u = 1.0 - deficit * np.exp(-((Y / (0.6 + 0.08 * np.clip(X, 0, None))) ** 2)) * (X > 0.0)
     # every vortex shed before t that is still inside the domain (x < 14)
     n_last = math.floor(t / (period / 2))
     age_max = (14.0 - 1.0) / convection
@@ -132,8 +155,15 @@ def _vortex_street_u(t: float, X: np.ndarray, Y: np.ndarray, *, period: float, c
     return u * (X**2 + Y**2 > 0.25)  # no flow inside the cylinder (radius 0.5)
 
 
-def fluid_sequence(n_snapshots: int = 1001, *, n_modes: int = 22, dt: float = 0.2, grid=(64, 32),
-                   period: float = 5.96, n_train: int | None = None) -> Trajectory:
+def fluid_sequence(
+    n_snapshots: int = 1001,
+    *,
+    n_modes: int = 22,
+    dt: float = 0.2,
+    grid=(64, 32),
+    period: float = 5.96,
+    n_train: int | None = None,
+) -> Trajectory:
     """STAND-IN for the IBPM cylinder wake of HiTS App. A.3: 22 POD coefficients ``[1, T, 22]``.
 
     An analytic vortex street (see the module docstring) sampled every ``dt`` on a
@@ -147,20 +177,38 @@ def fluid_sequence(n_snapshots: int = 1001, *, n_modes: int = 22, dt: float = 0.
     xs, ys = np.linspace(-2, 14, nx), np.linspace(-4, 4, ny)
     X, Y = np.meshgrid(xs, ys, indexing="ij")
     t0 = 10 * period  # start on the limit cycle: the domain is already full of vortices
-    params = dict(period=period, convection=0.85, offset=0.4, circulation=2.2, core=0.35, viscosity=0.01,
-                  deficit=0.6)
+    params = dict(
+        period=period, convection=0.85, offset=0.4, circulation=2.2, core=0.35, viscosity=0.01, deficit=0.6
+    )
     field = np.stack([_vortex_street_u(t0 + k * dt, X, Y, **params).ravel() for k in range(n_snapshots)])
     coeffs = _pca(field, n_modes, n_snapshots if n_train is None else n_train)
     t = torch.arange(n_snapshots, dtype=torch.float64) * dt
-    return Trajectory(t, torch.from_numpy(coeffs)[None], dt, {"stand_in": True, "source": "analytic vortex street"})
+    return Trajectory(
+        t, torch.from_numpy(coeffs)[None], dt, {"stand_in": True, "source": "analytic vortex street"}
+    )
 
 
 # ----------------------------------------------------------------------------------------
 # Music stand-in: a synthesized three-voice fugue-like excerpt at 1102 Hz, 128 delays
 # ----------------------------------------------------------------------------------------
 #: a subject in C major (MIDI pitch, length in eighth notes), in the spirit of BWV 846's
-_SUBJECT = [(48, 1), (50, 1), (52, 1), (53, 3), (55, 1), (53, 1), (52, 1), (57, 2), (50, 1), (55, 2), (53, 1),
-            (52, 1), (50, 1), (52, 2), (48, 2)]
+_SUBJECT = [
+    (48, 1),
+    (50, 1),
+    (52, 1),
+    (53, 3),
+    (55, 1),
+    (53, 1),
+    (52, 1),
+    (57, 2),
+    (50, 1),
+    (55, 2),
+    (53, 1),
+    (52, 1),
+    (50, 1),
+    (52, 2),
+    (48, 2),
+]
 
 
 def _voice(entries_at: float, transpose: int, rate: float, n: int, eighth: float, gain: float) -> np.ndarray:
@@ -193,8 +241,11 @@ def music_sequence(*, rate: int = 1102, seconds: float = 2.0, delays: int = 128)
     """
     n = int(round(rate * seconds))
     eighth = 0.125
-    signal = (_voice(0.0, 0, rate, n, eighth, 1.0) + _voice(0.5, 7, rate, n, eighth, 0.8)
-              + _voice(1.0, -12, rate, n, eighth, 0.9))
+    signal = (
+        _voice(0.0, 0, rate, n, eighth, 1.0)
+        + _voice(0.5, 7, rate, n, eighth, 0.8)
+        + _voice(1.0, -12, rate, n, eighth, 0.9)
+    )
     x = delay_embed(signal, delays)
     t = torch.arange(x.shape[0], dtype=torch.float64) / rate
     return Trajectory(t, x[None], 1.0 / rate, {"stand_in": True, "source": "synthesized fugue-like signal"})
@@ -237,8 +288,14 @@ def video_frames(n_frames: int = 175, height: int = 45, width: int = 80) -> np.n
     return frames
 
 
-def video_sequence(n_frames: int = 175, *, n_components: int = 64, height: int = 45, width: int = 80,
-                   n_train: int | None = None) -> Trajectory:
+def video_sequence(
+    n_frames: int = 175,
+    *,
+    n_components: int = 64,
+    height: int = 45,
+    width: int = 80,
+    n_train: int | None = None,
+) -> Trajectory:
     """STAND-IN for the flower video of HiTS App. A.3: 64 PCA coefficients ``[1, 175, 64]``.
 
     :func:`video_frames` flattened to ``[T, height * width * 3]``; PCA is fitted on the first
@@ -248,11 +305,19 @@ def video_sequence(n_frames: int = 175, *, n_components: int = 64, height: int =
     frames = video_frames(n_frames, height, width).reshape(n_frames, -1)
     coeffs = _pca(frames, n_components, n_frames if n_train is None else n_train)
     t = torch.arange(n_frames, dtype=torch.float64)
-    return Trajectory(t, torch.from_numpy(coeffs)[None], 1.0, {"stand_in": True, "source": "procedural flowers"})
+    return Trajectory(
+        t, torch.from_numpy(coeffs)[None], 1.0, {"stand_in": True, "source": "procedural flowers"}
+    )
 
 
-def video_decoder(n_frames: int = 175, *, n_components: int = 64, height: int = 45, width: int = 80,
-                  n_train: int | None = None):
+def video_decoder(
+    n_frames: int = 175,
+    *,
+    n_components: int = 64,
+    height: int = 45,
+    width: int = 80,
+    n_train: int | None = None,
+):
     """The map from :func:`video_sequence` coefficients ``[..., n_components]`` back to frames
     ``[..., height, width, 3]`` (the same PCA, refitted on the same training frames)."""
     frames = video_frames(n_frames, height, width).reshape(n_frames, -1)
@@ -285,6 +350,10 @@ def sequence_dataset(name: str, *, refresh: bool = False) -> Trajectory:
         traj.meta["stand_in"] = False
         return traj
     builders = {"fluid": fluid_sequence, "music": music_sequence, "video": video_sequence}
-    recipe = {"name": f"seqgen-{name}", "builder": builders[name].__name__, "version": DATA_VERSION,
-              "stand_in": True}
+    recipe = {
+        "name": f"seqgen-{name}",
+        "builder": builders[name].__name__,
+        "version": DATA_VERSION,
+        "stand_in": True,
+    }
     return cached(recipe, builders[name], refresh=refresh)

@@ -28,7 +28,10 @@ torch.set_num_threads(1)  # small recurrent ops are far slower with several thre
 def _periodic(n_steps=96, period=16):
     """A tiny periodic sequence ``[1, n_steps + 1, 2]``: a circle traversed every ``period`` steps."""
     n = torch.arange(n_steps + 1, dtype=torch.float32)
-    return 0.4 * torch.stack([torch.sin(2 * math.pi * n / period), torch.cos(2 * math.pi * n / period)], -1)[None]
+    return (
+        0.4
+        * torch.stack([torch.sin(2 * math.pi * n / period), torch.cos(2 * math.pi * n / period)], -1)[None]
+    )
 
 
 # ---------------------------------------------------------------------------------------- sizes
@@ -91,8 +94,17 @@ def test_lstm_overfits_a_periodic_sequence():
     seq = _periodic()
     model = LSTMGenerator(2, 16)
     before = _generation_error(model, seq)
-    fit(model, seq, loss_fn=teacher_forcing_loss, batch_size=1, max_epochs=400, patience=None, lr=1e-2,
-        lr_halving_patience=40, progress=False)
+    fit(
+        model,
+        seq,
+        loss_fn=teacher_forcing_loss,
+        batch_size=1,
+        max_epochs=400,
+        patience=None,
+        lr=1e-2,
+        lr_halving_patience=40,
+        progress=False,
+    )
     after = _generation_error(model, seq)
     assert after < 1e-3 and after < 1e-2 * before
 
@@ -102,8 +114,17 @@ def test_cwrnn_overfits_a_periodic_sequence():
     seq = _periodic(64)
     model = ClockworkRNN(2, 24, periods=(1, 2, 4))
     before = _generation_error(model, seq)
-    fit(model, seq, loss_fn=teacher_forcing_loss, batch_size=1, max_epochs=300, patience=None, lr=1e-2,
-        lr_halving_patience=40, progress=False)
+    fit(
+        model,
+        seq,
+        loss_fn=teacher_forcing_loss,
+        batch_size=1,
+        max_epochs=300,
+        patience=None,
+        lr=1e-2,
+        lr_halving_patience=40,
+        progress=False,
+    )
     after = _generation_error(model, seq)
     assert after < 1e-3 and after < 1e-2 * before
 
