@@ -634,8 +634,8 @@ def _lhits_common(s: dict) -> dict:
 
 
 for _name, _s in LHITS_SYSTEMS.items():
-    _ae = {"latent_dim": _s["latent_dim"], "hidden": _s["ae_hidden"], "snapshot_stride": _s.get("ae_stride", 2),
-           "train": LHITS_AE_TRAIN}
+    _ae = {"latent_dim": _s["latent_dim"], "hidden": _s["ae_hidden"],
+           "snapshot_stride": _s.get("ae_stride", 2), "train": LHITS_AE_TRAIN}
     register_entry(ZooEntry(
         f"lhits_{_name}",
         f"L-HiTS Sec. 3.3 on {_name.upper()}: autoencoder (z = {_s['latent_dim']}) + 11 latent ResNet "
