@@ -115,6 +115,17 @@ def _save_atomic(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _stop_reason(train_loss: float, epoch: int, since_best: int, target_loss: float, patience: int | None) -> str:
+    """Why training stops after ``epoch`` (0-based), or ``""`` to go on — shared by fit and fit_stack."""
+    if not math.isfinite(train_loss):
+        return f"training loss became {train_loss} at epoch {epoch + 1}"
+    if train_loss <= target_loss:
+        return f"training loss {train_loss:.2e} <= target {target_loss:g}"
+    if patience is not None and since_best >= patience:
+        return f"no validation improvement for {patience} epochs"
+    return ""
+
+
 def fit(
     stepper: Stepper,
     train: torch.Tensor,
@@ -222,14 +233,8 @@ def fit(
                         lr=f"{opt.param_groups[0]['lr']:.0e}")
         result.epochs = epoch + 1
         result.seconds = time.perf_counter() - t0
-        if not math.isfinite(train_loss):
-            result.stop_reason = f"training loss became {train_loss} at epoch {epoch + 1}"
-            break
-        if train_loss <= target_loss:
-            result.stop_reason = f"training loss {train_loss:.2e} <= target {target_loss:g}"
-            break
-        if patience is not None and since_best >= patience:
-            result.stop_reason = f"no validation improvement for {patience} epochs"
+        result.stop_reason = _stop_reason(train_loss, epoch, since_best, target_loss, patience)
+        if result.stop_reason:
             break
         if ckpt is not None and (epoch + 1) % checkpoint_every == 0:
             _save_atomic({"model": stepper.state_dict(), "optimizer": opt.state_dict(),
@@ -467,13 +472,7 @@ def fit_stack(
                 since_best[l] += 1
                 if lr_halving_patience and since_best[l] % lr_halving_patience == 0:
                     opt.lr[l] = max(min_lr, float(opt.lr[l]) / 2)
-            reason = ""
-            if not math.isfinite(float(train_loss[l])):
-                reason = f"training loss became {float(train_loss[l])} at epoch {epoch + 1}"
-            elif train_loss[l] <= target_loss:
-                reason = f"training loss {float(train_loss[l]):.2e} <= target {target_loss:g}"
-            elif patience is not None and since_best[l] >= patience:
-                reason = f"no validation improvement for {patience} epochs"
+            reason = _stop_reason(float(train_loss[l]), epoch, int(since_best[l]), target_loss, patience)
             if reason:
                 r.stop_reason, active[l] = reason, False
                 opt.lr[l] = 0.0  # freeze: a stopped level keeps its best weights
