@@ -38,9 +38,11 @@ from .systems import get_system
 from .train import fit_levels
 
 __all__ = ["ZooEntry", "ZooError", "ENTRIES", "zoo_dir", "load_pretrained", "load_or_train", "train_entry",
-           "verify", "read_manifest", "register_entry", "select_entry_levels", "load_selection"]
+           "verify", "read_manifest", "register_entry", "select_entry_levels", "load_selection", "write_weights"]
 
 WEIGHTS_FILE = "weights.pt"
+#: weights larger than this are split into ``weights-00.pt``, ``weights-01.pt`` ... (repository files stay small)
+SHARD_BYTES = 4 * 2**20
 MANIFEST_FILE = "manifest.json"
 SELECTION_FILE = "selection.json"
 
@@ -130,8 +132,8 @@ def verify(name: str, directory: str | os.PathLike | None = None) -> dict:
         raise ZooError(f"zoo entry {name!r} was trained with a different config than the code defines "
                        f"(differs in {keys}); retrain with `python -m hitslite.zoo train {name}`")
     files = manifest.get("files", {})
-    if WEIGHTS_FILE not in files:
-        raise ZooError(f"manifest of {name!r} lists no {WEIGHTS_FILE}")
+    if not _weight_files(files):
+        raise ZooError(f"manifest of {name!r} lists no weights file")
     for fname, digest in files.items():
         path = folder / fname
         if not path.exists():
@@ -140,6 +142,32 @@ def verify(name: str, directory: str | os.PathLike | None = None) -> dict:
             raise ZooError(f"zoo entry {name!r}: {path} does not match its manifest's SHA-256 "
                            "(corrupted or modified); restore it from git or retrain")
     return manifest
+
+
+def _weight_files(files: dict) -> list[str]:
+    """The weights files among a manifest's ``files``, in shard order."""
+    return sorted(f for f in files if f == WEIGHTS_FILE or (f.startswith("weights-") and f.endswith(".pt")))
+
+
+def write_weights(folder: Path, state: dict[str, torch.Tensor]) -> dict[str, str]:
+    """Write ``state`` into ``folder`` as ``weights.pt``, or as shards of at most :data:`SHARD_BYTES`
+    (whole tensors, in state-dict order) when larger; atomic per file. Returns ``{file: sha256}``."""
+    shards, current, size = [], {}, 0
+    for key, tensor in state.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if current and size + nbytes > SHARD_BYTES:
+            shards.append(current)
+            current, size = {}, 0
+        current[key] = tensor
+        size += nbytes
+    shards.append(current)
+    names = [WEIGHTS_FILE] if len(shards) == 1 else [f"weights-{i:02d}.pt" for i in range(len(shards))]
+    for old in folder.glob("weights*.pt"):  # a previous layout must not linger beside the new one
+        if old.name not in names:
+            old.unlink()
+    for fname, shard in zip(names, shards):
+        _atomic_write(folder / fname, lambda f, shard=shard: torch.save(shard, f))
+    return {fname: _sha256(folder / fname) for fname in names}
 
 
 def load_pretrained(name: str, *, device: torch.device | str | None = None,
@@ -152,8 +180,10 @@ def load_pretrained(name: str, *, device: torch.device | str | None = None,
     entry = _entry(name)
     verify(name, directory)
     module = entry.build(entry.config)
-    path = Path(directory or zoo_dir()) / name / WEIGHTS_FILE
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    folder = Path(directory or zoo_dir()) / name
+    state = {}
+    for fname in _weight_files(read_manifest(name, directory)["files"]):
+        state.update(torch.load(folder / fname, map_location="cpu", weights_only=True))
     try:
         module.load_state_dict(state)
     except RuntimeError as err:
@@ -178,14 +208,14 @@ def train_entry(name: str, *, device: torch.device | str | None = None, progress
     folder = Path(directory or zoo_dir()) / name
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
-    _atomic_write(folder / WEIGHTS_FILE, lambda f: torch.save(state, f))
+    weight_files = write_weights(folder, state)
     manifest = {
         "entry": name,
         "description": entry.description,
         "config": entry.config,
         "config_hash": entry.config_hash,
         "data_recipe_hash": cache_key({"system": entry.config.get("system"), "data": entry.config.get("data")}),
-        "files": {WEIGHTS_FILE: _sha256(folder / WEIGHTS_FILE)},
+        "files": weight_files,
         "metrics": metrics,
         "training_seconds": round(metrics.get("seconds", seconds), 1),
         "device": describe_device(device),

@@ -175,3 +175,19 @@ def test_multiscale_beats_every_single_level_on_committed_systems(name):
     test = h.ode_dataset(name, "test", **zoo.ENTRIES[name].config["data"])[:16]
     result = h.multiscale.compare_levels(levels, test, selection["lower"], selection["upper"])
     assert result.multiscale_mse <= 1.1 * min(result.single_mse), (result.multiscale_mse, result.single_mse)
+
+
+def test_large_weights_are_sharded_and_each_shard_is_verified(tiny_entry, tmp_path, monkeypatch):
+    monkeypatch.setattr(zoo, "SHARD_BYTES", 200)  # the tiny networks: a few hundred bytes per tensor
+    zoo.train_entry(TINY, directory=tmp_path, progress=False)
+    folder = tmp_path / TINY
+    shards = sorted(p.name for p in folder.glob("weights*.pt"))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert len(shards) > 1 and "weights.pt" not in shards and set(shards) <= set(manifest["files"])
+    module = zoo.load_pretrained(TINY, directory=tmp_path)
+    assert len(list(module.parameters())) == 2 * 2 * 2  # 2 levels x 2 layers x (weight, bias): all loaded
+    data = bytearray((folder / shards[-1]).read_bytes())
+    data[-10] ^= 0xFF
+    (folder / shards[-1]).write_bytes(bytes(data))
+    with pytest.raises(zoo.ZooError, match="SHA-256"):
+        zoo.load_pretrained(TINY, directory=tmp_path)
