@@ -4,6 +4,8 @@
 * :class:`ResNetStepper` — HiTS eqs. (7)–(8): x_{n+1} = x_n + F̂(x_n), one network per step size.
 * :class:`Latent` — a stepper (or a whole :class:`~hitslite.multiscale.Hierarchy`) run in the
   coordinates of an encoder/decoder pair: L-HiTS Algorithm 1.
+* :class:`RecurrentStepper` — LED's latent propagator (LED eqs. 4, 13–20): an LSTM or GRU cell
+  whose hidden state rides in the carry, and a linear read-out of the next latent state.
 
 Neural steppers compute in their parameters' dtype (float32 by default) and return the input's
 dtype, so they mix with float64 classical steppers inside a hybrid hierarchy.
@@ -19,7 +21,7 @@ from torch import nn
 
 from .steppers import Stepper
 
-__all__ = ["MLP", "ResNetStepper", "ResNetStack", "Latent", "ACTIVATIONS"]
+__all__ = ["MLP", "ResNetStepper", "ResNetStack", "Latent", "RecurrentStepper", "ACTIVATIONS"]
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU}
 
@@ -292,3 +294,136 @@ class Latent(Stepper):
 
     def extra_repr(self) -> str:
         return f"dt={self.dt:g}"
+
+
+# ----------------------------------------------------------------------------------------
+# LED: a recurrent stepper for latent dynamics
+# ----------------------------------------------------------------------------------------
+class RecurrentStepper(Stepper):
+    r"""LED's latent propagator: a recurrent cell with a linear read-out (LED eqs. 4, 13–20).
+
+    .. math::
+        h_n = \mathcal H(z_n, h_{n-1}) \ \text{(LSTM eqs. 18–19, or GRU eq. 17)}, \qquad
+        \tilde z_{n+1} = W h_n + b \ \text{(eq. 16)}.
+
+    The network predicts the next latent state itself, not an increment. The hidden state
+    (``h`` for a GRU, ``(h, c)`` for an LSTM, each ``[layers, B, hidden]``) is the carry, zero at
+    :meth:`init_carry`; a forecast must thread it (:func:`~hitslite.steppers.rollout` does), and
+    :meth:`teacher_forced` runs the cell over a whole true sequence in one fused call — how the
+    LED warm-up (Sec. 2, Fig. 1) and training by backpropagation through time see it.
+
+    Latent scaling: the reference code min-max scales the latent states to [0, 1] and ends the
+    read-out with :math:`\tfrac12 + \tfrac12\tanh(\cdot)`, so a free-running forecast can never
+    leave the range seen in training. ``output="bounded"`` does that (call :meth:`fit_scaling`
+    on the training latents first; the buffers ``shift``/``scale`` map ``z -> (z - shift) / scale``
+    and back); ``output="linear"`` is eq. 16 as printed, on standardised latents. Either way
+    inputs and outputs are in the autoencoder's latent units.
+
+    Parameters
+    ----------
+    latent_dim : int
+        ``d_z``; states are ``[B, d_z]``.
+    hidden : int
+        ``d_h``, units of the cell (LED selected 32 for FHN, SI Table 6; GRU 200 for KS, SI 8.4).
+    cell : "lstm" or "gru"
+    layers : int
+        Stacked recurrent layers (LED used 1).
+    dt : float
+        The coarse step the network was trained for (LED: Δt = 1 for FHN, 0.25 for KS, 0.5 for
+        the particles).
+    output : "bounded" or "linear"
+    """
+
+    def __init__(self, latent_dim: int, hidden: int = 32, *, cell: str = "lstm", layers: int = 1,
+                 dt: float = 1.0, output: str = "bounded"):
+        super().__init__()
+        for name, value in (("latent_dim", latent_dim), ("hidden", hidden), ("layers", layers)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if cell not in ("lstm", "gru"):
+            raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
+        if output not in ("bounded", "linear"):
+            raise ValueError(f"output must be 'bounded' (0.5 + 0.5 tanh on min-max scaled latents) or "
+                             f"'linear' (eq. 16 on standardised latents), got {output!r}")
+        if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not math.isfinite(dt) or dt <= 0:
+            raise ValueError(f"dt must be a positive finite number, got {dt!r}")
+        self.latent_dim, self.hidden, self.layers = latent_dim, hidden, layers
+        self.cell_type, self.output, self.dt = cell, output, float(dt)
+        rnn = nn.LSTM if cell == "lstm" else nn.GRU
+        self.rnn = rnn(latent_dim, hidden, num_layers=layers, batch_first=True)
+        self.readout = nn.Linear(hidden, latent_dim)
+        self.register_buffer("shift", torch.zeros(latent_dim))
+        self.register_buffer("scale", torch.ones(latent_dim))
+
+    @torch.no_grad()
+    def fit_scaling(self, z: torch.Tensor) -> RecurrentStepper:
+        """Fit the latent scaling on training latents ``z [..., d_z]``: min-max to [0, 1] for
+        ``output="bounded"`` (a 5 % margin on each side, so the tanh is not asked to saturate at
+        the extremes of the data), mean/std for ``"linear"``. Returns self."""
+        self._check(z, "z")
+        flat = z.reshape(-1, self.latent_dim).to(self.shift)
+        if self.output == "bounded":
+            lo, hi = flat.min(0).values, flat.max(0).values
+            span = torch.where(hi > lo, hi - lo, torch.ones_like(hi))
+            self.shift.copy_(lo - 0.05 * span)
+            self.scale.copy_(1.1 * span)
+        else:
+            std = flat.std(0) if flat.shape[0] > 1 else torch.ones_like(flat[0])
+            self.shift.copy_(flat.mean(0))
+            self.scale.copy_(torch.where(std > 0, std, torch.ones_like(std)))
+        return self
+
+    def _check(self, z, name):
+        if not isinstance(z, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(z).__name__}")
+        if z.ndim < 2 or z.shape[-1] != self.latent_dim:
+            raise ValueError(f"{name} must have shape [batch, ..., {self.latent_dim}] (latent_dim "
+                             f"{self.latent_dim}), got {tuple(z.shape)}")
+
+    def _scale_in(self, z):
+        w = self.readout.weight
+        return (z.to(w.dtype) - self.shift.to(w.dtype)) / self.scale.to(w.dtype)
+
+    def _scale_out(self, y, dtype):
+        if self.output == "bounded":
+            y = 0.5 + 0.5 * torch.tanh(y)
+        return (y * self.scale.to(y.dtype) + self.shift.to(y.dtype)).to(dtype)
+
+    def init_carry(self, z: torch.Tensor):
+        """Zero hidden state for a batch ``z [B, d_z]``: ``h`` (GRU) or ``(h, c)`` (LSTM)."""
+        self._check(z, "z")
+        w = self.readout.weight
+        zeros = torch.zeros(self.layers, z.shape[0], self.hidden, dtype=w.dtype, device=w.device)
+        return (zeros, zeros.clone()) if self.cell_type == "lstm" else zeros
+
+    def step(self, z: torch.Tensor, carry=None):
+        """``(z_n [B, d_z], h_{n-1}) -> (z̃_{n+1} [B, d_z], h_n)`` (eqs. 13 and 16)."""
+        if z.ndim != 2:
+            raise ValueError(f"z must have shape [batch, {self.latent_dim}], got {tuple(z.shape)}")
+        if carry is None:
+            carry = self.init_carry(z)
+        out, carry = self.rnn(self._scale_in(z)[:, None], carry)
+        return self._scale_out(self.readout(out[:, 0]), z.dtype), carry
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """One step from a zero hidden state (forecasts should thread the carry via :meth:`step`)."""
+        return self.step(z)[0]
+
+    def teacher_forced(self, z: torch.Tensor, carry=None, *, return_carry: bool = False):
+        """Feed the true sequence ``z [B, T, d_z]``; predictions ``[B, T, d_z]`` of ``z[:, n + 1]``.
+
+        One fused cuDNN/oneDNN call. With ``return_carry`` also the hidden state after the last
+        input — the state the LED warm-up hands to the free-running forecast.
+        """
+        self._check(z, "z")
+        if z.ndim != 3:
+            raise ValueError(f"z must have shape [batch, time, {self.latent_dim}], got {tuple(z.shape)}")
+        if carry is None:
+            carry = self.init_carry(z[:, 0])
+        out, carry = self.rnn(self._scale_in(z), carry)
+        pred = self._scale_out(self.readout(out), z.dtype)
+        return (pred, carry) if return_carry else pred
+
+    def extra_repr(self) -> str:
+        return (f"latent_dim={self.latent_dim}, hidden={self.hidden}, cell={self.cell_type!r}, "
+                f"layers={self.layers}, dt={self.dt:g}, output={self.output!r}")

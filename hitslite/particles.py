@@ -71,6 +71,13 @@ class EulerMaruyama(Stepper):
             return self.t0, torch.Generator(device=x.device).manual_seed(self.seed)
         return self.t0, self.generator
 
+    def restart_carry(self, x: torch.Tensor, t: float, carry: Any = None) -> tuple[float, Any]:
+        """``(t, generator)``: restart at time ``t`` (the drift depends on it), keeping the generator
+        of ``carry`` so that the noise stream continues (a fresh one when ``carry`` is None)."""
+        self._check(x)
+        gen = self.init_carry(x)[1] if carry is None else carry[1]
+        return float(t), gen
+
     def _check(self, x):
         d = self.A.shape[0]
         if x.ndim != 3 or x.shape[-1] != d:

@@ -57,6 +57,16 @@ class Stepper(nn.Module):
         """One step with carry: ``(x [B, *S], carry) -> (x_next [B, *S], carry)``."""
         return self(x), carry
 
+    def restart_carry(self, x: torch.Tensor, t: float, carry: Any = None) -> Any:
+        """The carry to restart from a state ``x`` handed over at time ``t`` by another model.
+
+        LED's multiscale alternation (SI 6.6) restarts the micro solver from a decoded state:
+        the default is :meth:`init_carry` (for lattice Boltzmann: populations reset to
+        equilibrium). Steppers whose carry holds the time or a random generator keep them
+        (``carry`` is the carry they had when they last stopped, or ``None``).
+        """
+        return self.init_carry(x)
+
     def extra_repr(self) -> str:
         return f"dt={self.dt:g}"
 
@@ -115,6 +125,9 @@ class Repeated(Stepper):
 
     def init_carry(self, x):
         return self.inner.init_carry(x)
+
+    def restart_carry(self, x, t, carry=None):
+        return self.inner.restart_carry(x, t, carry)
 
     def step(self, x, carry=None):
         for _ in range(self.m):

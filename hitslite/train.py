@@ -501,7 +501,7 @@ def fit_stack(
 # ============================================================================================
 # Sequence generation baselines (HiTS Sec. 3.2; issue 5)
 # ============================================================================================
-__all__ += ["teacher_forcing_loss"]
+__all__ += ["teacher_forcing_loss", "truncated_bptt_loss"]
 
 
 def teacher_forcing_loss(stepper: Stepper, windows: torch.Tensor) -> torch.Tensor:
@@ -525,3 +525,36 @@ def teacher_forcing_loss(stepper: Stepper, windows: torch.Tensor) -> torch.Tenso
             preds.append(y)
         pred = torch.stack(preds, dim=1)
     return torch.mean((pred - targets) ** 2)
+
+
+def truncated_bptt_loss(stepper: Stepper, windows: torch.Tensor, *, chunk: int,
+                        burn_in: int = 0) -> torch.Tensor:
+    """Teacher-forced loss of a recurrent stepper by truncated backpropagation through time (LED SI 6.5).
+
+    ``windows [N, P + 1, d]`` are latent sequences of the hidden-state propagation length ``P``
+    (LED: 300 for FHN, 1000 for KS). The cell runs over them from a zero state in chunks of
+    ``chunk`` steps (the BPTT sequence length: 40 for FHN in the reference code, 125 for KS); the
+    hidden state is carried from one chunk to the next but detached, so gradients flow back at
+    most ``chunk`` steps — the stateful truncated BPTT of LED. The first ``burn_in`` predictions
+    (made from an almost empty memory) are left out of the mean squared error. Pass it to
+    :func:`fit` as ``loss_fn=functools.partial(truncated_bptt_loss, chunk=40)``.
+    """
+    if windows.ndim != 3 or windows.shape[1] < 2:
+        raise ValueError(f"windows must have shape [N, P + 1 >= 2, latent_dim], got {tuple(windows.shape)}")
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be a positive int (BPTT sequence length), got {chunk!r}")
+    steps = windows.shape[1] - 1
+    if isinstance(burn_in, bool) or not isinstance(burn_in, int) or not 0 <= burn_in < steps:
+        raise ValueError(f"burn_in must be an int in [0, {steps}), got {burn_in!r}")
+    inputs, targets = windows[:, :-1], windows[:, 1:]
+    carry, total, count = None, windows.new_zeros(()), 0
+    for start in range(0, steps, chunk):
+        stop = min(start + chunk, steps)
+        pred, carry = stepper.teacher_forced(inputs[:, start:stop], carry, return_carry=True)
+        carry = tuple(c.detach() for c in carry) if isinstance(carry, tuple) else carry.detach()
+        lo = max(burn_in - start, 0)
+        if lo < stop - start:
+            err = (pred[:, lo:] - targets[:, start + lo:stop]) ** 2
+            total = total + err.sum()
+            count += err.numel()
+    return total / count

@@ -1,0 +1,199 @@
+"""LED (hitslite.led, RecurrentStepper, truncated BPTT): compositions reproduce their parts."""
+
+import functools
+
+import pytest
+import torch
+
+from hitslite.data import fhn_initial_conditions
+from hitslite.led import LED, measure_speedup
+from hitslite.neural import RecurrentStepper
+from hitslite.particles import EulerMaruyama
+from hitslite.pde import LatticeBoltzmann
+from hitslite.steppers import ForecastDivergedError, Repeated, rollout
+from hitslite.systems import get_system
+from hitslite.train import fit, truncated_bptt_loss
+
+
+class _Linear(torch.nn.Module):
+    """A fixed linear encoder/decoder pair (exact inverse on its range)."""
+
+    def __init__(self, n, d, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        q, _ = torch.linalg.qr(torch.randn(n, d, generator=g, dtype=torch.float64))
+        self.register_buffer("q", q)
+        self.n = n
+        self.state_shape = (2, n // 2)
+
+    def encode(self, x):
+        return x.reshape(*x.shape[:-2], -1) @ self.q
+
+    def decode(self, z):
+        return (z @ self.q.T).reshape(*z.shape[:-1], 2, self.n // 2)
+
+
+@pytest.fixture(scope="module")
+def fhn_setup():
+    fhn = get_system("fhn")
+    micro = Repeated(LatticeBoltzmann(fhn, 0.005), 20)  # coarse step 0.1 keeps the test fast
+    x0 = fhn_initial_conditions(fhn)[:2]
+    warm = rollout(micro, x0.to(torch.float64), 6).x  # [B, 7, 2, 101]
+    coords = _Linear(2 * fhn.n, 4)
+    rnn = RecurrentStepper(4, 8, dt=0.1).double()
+    return fhn, micro, warm, LED(coords, rnn, coords)
+
+
+def test_recurrent_stepper_teacher_forced_equals_stepping(gen):
+    for cell in ("lstm", "gru"):
+        rnn = RecurrentStepper(3, 5, cell=cell, layers=2, dt=0.5).double()
+        z = torch.randn(4, 7, 3, generator=gen, dtype=torch.float64)
+        rnn.fit_scaling(z)
+        pred, carry = rnn.teacher_forced(z, return_carry=True)
+        c = rnn.init_carry(z[:, 0])
+        for k in range(7):
+            y, c = rnn.step(z[:, k], c)
+            torch.testing.assert_close(y, pred[:, k])
+        flat = lambda cc: torch.cat([t.flatten() for t in (cc if isinstance(cc, tuple) else (cc,))])  # noqa: E731
+        torch.testing.assert_close(flat(c), flat(carry))
+
+
+def test_recurrent_stepper_bounded_output_stays_in_training_range(gen):
+    rnn = RecurrentStepper(2, 6, output="bounded")
+    z = torch.randn(10, 20, 2, generator=gen)
+    rnn.fit_scaling(z)
+    with torch.no_grad():
+        rnn.readout.weight.mul_(100.0)
+        traj = rollout(rnn, z[:, 0], 50)
+    lo, hi = z.amin((0, 1)), z.amax((0, 1))
+    span = hi - lo
+    assert (traj.x[:, 1:] >= lo - 0.05 * span - 1e-5).all() and (traj.x[:, 1:] <= hi + 0.05 * span + 1e-5).all()
+
+
+def test_recurrent_stepper_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="cell"):
+        RecurrentStepper(2, 4, cell="rnn")
+    with pytest.raises(ValueError, match="latent_dim"):
+        RecurrentStepper(0, 4)
+    rnn = RecurrentStepper(2, 4)
+    with pytest.raises(ValueError, match="latent_dim 2"):
+        rnn.teacher_forced(torch.zeros(1, 5, 3))
+
+
+def test_truncated_bptt_gradients_reach_every_parameter_and_training_fits(gen):
+    t = torch.linspace(0, 12, 121)
+    z = torch.stack([torch.sin(t + p) for p in torch.linspace(0, 3, 8)], 0)[..., None]
+    z = torch.cat([z, torch.cos(t)[None, :, None].expand(8, -1, -1)], -1)  # [8, 121, 2]
+    rnn = RecurrentStepper(2, 16, cell="gru", dt=0.1).fit_scaling(z)
+    loss = truncated_bptt_loss(rnn, z, chunk=30, burn_in=5)
+    loss.backward()
+    for name, p in rnn.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+    rnn.zero_grad()
+    before = float(loss.detach())
+    fit(rnn, z, None, loss_fn=functools.partial(truncated_bptt_loss, chunk=30, burn_in=5), lr=1e-2,
+        batch_size=8, max_epochs=150, patience=None, progress=False)
+    after = float(truncated_bptt_loss(rnn, z, chunk=30, burn_in=5))
+    assert after < before / 20
+    with pytest.raises(ValueError, match="chunk"):
+        truncated_bptt_loss(rnn, z, chunk=0)
+    with pytest.raises(ValueError, match="burn_in"):
+        truncated_bptt_loss(rnn, z, chunk=10, burn_in=200)
+
+
+def test_truncated_bptt_equals_full_bptt_loss_value(gen):
+    rnn = RecurrentStepper(2, 4, cell="lstm").double()
+    z = torch.randn(3, 41, 2, generator=gen, dtype=torch.float64)
+    full = torch.mean((rnn.teacher_forced(z[:, :-1]) - z[:, 1:]) ** 2)
+    torch.testing.assert_close(truncated_bptt_loss(rnn, z, chunk=7), full)
+
+
+def test_alternation_with_zero_macro_steps_is_the_micro_solver(fhn_setup):
+    _, micro, warm, led = fhn_setup
+    out = led.multiscale_forecast(warm, 13, micro, macro_steps=0, micro_steps=5)
+    ref = rollout(micro, warm[:, -1], 13)
+    assert torch.equal(out.x, ref.x)
+    assert out.meta["micro_mask"].all()
+
+
+def test_warm_up_then_zero_macro_steps_returns_the_encoded_truth(fhn_setup):
+    _, _, warm, led = fhn_setup
+    out = led.forecast(warm, 0)
+    torch.testing.assert_close(out.meta["latent"].x[:, 0], led.encode(warm[:, -1]), rtol=0, atol=0)
+    torch.testing.assert_close(out.x[:, 0], led.decode(led.encode(warm[:, -1])))
+
+
+def test_latent_forecast_equals_warm_up_then_rollout_of_the_cell(fhn_setup):
+    _, _, warm, led = fhn_setup
+    out = led.forecast(warm, 9, decode=False)
+    z = led.encode(warm)
+    carry = led.propagator.init_carry(z[:, 0])
+    for k in range(z.shape[1] - 1):
+        _, carry = led.propagator.step(z[:, k], carry)
+    ref = rollout(led.propagator, z[:, -1], 9, carry=carry).x
+    torch.testing.assert_close(out.x, ref)
+
+
+def test_alternation_schedule_restarts_solver_from_decoded_state(fhn_setup):
+    _, micro, warm, led = fhn_setup
+    out = led.multiscale_forecast(warm, 12, micro, macro_steps=3, micro_steps=2)
+    assert out.meta["micro_mask"].int().tolist() == [0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0]
+    # the first micro phase starts from decode(z_3): its first state is one LB step from there
+    z3 = out.meta["latent"].x[:, 3]
+    start = led.decode(z3)
+    torch.testing.assert_close(out.x[:, 4], micro.step(start, micro.restart_carry(start, 0.3))[0])
+    # solver states are re-encoded into the latent trajectory
+    torch.testing.assert_close(out.meta["latent"].x[:, 5], led.encode(out.x[:, 5]))
+    assert out.meta["rho"] == 1.5
+
+
+def test_hidden_state_is_fed_the_solver_states(fhn_setup):
+    """After a micro phase the cell's carry equals teacher forcing over the whole latent history."""
+    _, micro, warm, led = fhn_setup
+    out = led.multiscale_forecast(warm, 7, micro, macro_steps=2, micro_steps=3, decode=False)
+    z_hist = torch.cat([led.encode(warm[:, :-1]), out.x[:, :5]], dim=1)
+    _, carry = led.propagator.teacher_forced(z_hist, return_carry=True)
+    y, _ = led.propagator.step(out.x[:, 5], carry)
+    torch.testing.assert_close(y, out.x[:, 6])
+
+
+def test_particle_micro_restart_keeps_time_and_generator():
+    ad = get_system("advection_diffusion", dim=1)
+    em = EulerMaruyama(ad, dt=0.01, seed=3)
+    x = torch.zeros(2, 50, 1, dtype=torch.float64)
+    carry = em.init_carry(x)
+    _, carry = em.step(x, carry)
+    t, g = em.restart_carry(x, 7.5, carry)
+    assert t == 7.5 and g is carry[1]
+    rep = Repeated(em, 5)
+    assert rep.restart_carry(x, 2.0, carry)[0] == 2.0
+
+
+def test_led_rejects_bad_inputs(fhn_setup):
+    _, micro, warm, led = fhn_setup
+    with pytest.raises(ValueError, match="x_warm"):
+        led.forecast(warm[:, 0], 3)
+    with pytest.raises(ValueError, match="micro.dt"):
+        led.multiscale_forecast(warm, 3, Repeated(micro.inner, 3), macro_steps=1, micro_steps=1)
+    with pytest.raises(ValueError, match="both be 0"):
+        led.multiscale_forecast(warm, 3, micro, macro_steps=0, micro_steps=0)
+    with pytest.raises(ValueError, match="needs a micro solver"):
+        led.multiscale_forecast(warm, 3, None, macro_steps=1, micro_steps=1)
+    with pytest.raises(TypeError, match="propagator"):
+        LED(led.encode, torch.nn.Linear(2, 2), led.decode)
+
+
+def test_diverging_latent_forecast_is_reported(fhn_setup):
+    _, _, warm, led = fhn_setup
+    bad = RecurrentStepper(4, 8, dt=0.1, output="linear").double()
+    with torch.no_grad():
+        bad.scale.fill_(float("inf"))
+    with pytest.raises(ForecastDivergedError):
+        LED(led.encode, bad, led.decode).forecast(warm, 5)
+
+
+def test_measure_speedup_reports_both_timings(fhn_setup):
+    _, micro, warm, led = fhn_setup
+    res = measure_speedup(led, micro, warm, 4, macro_steps=4, micro_steps=0)
+    assert res["S"] > 0 and res["solver_seconds_per_unit"] > 0 and res["led_seconds_per_unit"] > 0
+    assert res["rho"] == float("inf") and res["batch"] == warm.shape[0]
