@@ -300,3 +300,41 @@ def check_latent_speedup(ratio: float, full_seconds: float, latent_seconds: floa
     ok = isinstance(ratio, (int, float)) and math.isclose(float(ratio), want, rel_tol=1e-6)
     return _report(ok, "speed-up", f"got {ratio!r}, expected {want:.3g}: divide the full-state time by the "
                    "latent time")
+
+
+# ----------------------------------------------------------------------------------------
+# Part III, Chapters 10-11 (LED on FHN and KS)
+# ----------------------------------------------------------------------------------------
+def check_mnad(answer: float, pred, truth, channel: int) -> bool:
+    """Exercise (Ch. 10): the MNAD (LED SI eqs. 22-23) of one channel of ``pred [B, T, C, n]``."""
+    from .metrics import mnad
+
+    want = float(mnad(pred, truth, channel_axis=2)[channel])
+    ok = isinstance(answer, (int, float)) and math.isclose(float(answer), want, rel_tol=1e-6)
+    return _report(ok, "MNAD", f"got {answer!r}, expected {want:.5g}: divide |y - y_hat| by the range (max - min) "
+                   "of the TRUE field over all space and time, average over space, then over time")
+
+
+def check_warmup_ratio(answer: float, led, states: torch.Tensor, warm_up: int, steps: int = 50) -> bool:
+    """Exercise (Ch. 10): mean activator NAD over ``steps`` steps after a one-state warm-up divided by
+    the same after a ``warm_up``-state warm-up (trajectories ``states [B, T, 2, n]``)."""
+    from .metrics import nad
+
+    with torch.no_grad():
+        truth = states[:, warm_up - 1: warm_up + steps]
+        short = led.forecast(states[:, warm_up - 1: warm_up], steps).x
+        full = led.forecast(states[:, :warm_up], steps).x
+    want = float(nad(short, truth, channel_axis=2)[..., 0].mean() / nad(full, truth, channel_axis=2)[..., 0].mean())
+    ok = isinstance(answer, (int, float)) and math.isclose(float(answer), want, rel_tol=1e-3)
+    return _report(ok, "warm-up ratio", f"got {answer!r}, expected {want:.3g}: forecast {steps} steps after "
+                   f"warm-ups of 1 and {warm_up} states, NAD of channel 0 against the truth from the last "
+                   "warm-up state on, mean over time, short / full")
+
+
+def check_led_flop_ratio(answer: float, latent_dim: int, hidden: int = 32) -> bool:
+    """Exercise (Ch. 10): operations of 200 LB steps (2 x 3 x 101 populations, ~10 each) over one
+    LSTM step (4 H (d_z + H) + H d_z multiply-adds)."""
+    want = (200 * 2 * 3 * 101 * 10) / (4 * hidden * (latent_dim + hidden) + hidden * latent_dim)
+    ok = isinstance(answer, (int, float)) and math.isclose(float(answer), want, rel_tol=0.05)
+    return _report(ok, "operation ratio", f"got {answer!r}, expected about {want:.0f}: LB 200 x 2 x 3 x 101 x 10; "
+                   f"LSTM 4 x {hidden} x (d_z + {hidden}) + {hidden} x d_z")
