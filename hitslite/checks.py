@@ -338,3 +338,38 @@ def check_led_flop_ratio(answer: float, latent_dim: int, hidden: int = 32) -> bo
     ok = isinstance(answer, (int, float)) and math.isclose(float(answer), want, rel_tol=0.05)
     return _report(ok, "operation ratio", f"got {answer!r}, expected about {want:.0f}: LB 200 x 2 x 3 x 101 x 10; "
                    f"LSTM 4 x {hidden} x (d_z + {hidden}) + {hidden} x d_z")
+
+
+def check_schedule_speedup(answer: float, rho: float, latent_speedup: float) -> bool:
+    """Exercise (Ch. 11): S(rho) = (1 + rho) / (1 + rho / S_latent) of an alternating LED schedule."""
+    want = (1 + rho) / (1 + rho / latent_speedup)
+    ok = isinstance(answer, (int, float)) and math.isclose(float(answer), want, rel_tol=1e-3)
+    return _report(ok, "schedule speed-up", f"got {answer!r}, expected {want:.3g}: per cycle the solver alone "
+                   "costs (T_m + T_mu) c_S, the scheme T_m c_L + T_mu c_S; divide and write c_S / c_L = S_latent")
+
+
+def check_solver_phase_nad(answer: float, pred, truth, *, T_m: int, T_mu: int) -> bool:
+    """Exercise (Ch. 11): mean activator NAD over the solver's steps of a schedule (macro first)."""
+    from .metrics import nad
+
+    n = pred.shape[1]
+    mask = torch.zeros(n, dtype=torch.bool)
+    pos = 0
+    while pos < n - 1:
+        pos += T_m
+        mask[pos + 1: min(pos + T_mu, n - 1) + 1] = True
+        pos += T_mu
+    want = float(nad(pred, truth, channel_axis=2)[..., 0].mean(0)[mask].mean())
+    ok = isinstance(answer, (int, float)) and math.isclose(float(answer), want, rel_tol=0.05)
+    return _report(ok, "NAD on solver steps", f"got {answer!r}, expected about {want:.4g}: average the "
+                   "activator NAD (mean over starts) over the steps where micro_mask is True")
+
+
+def check_saturation_nad(answer: float, truth) -> bool:
+    """Exercise (Ch. 11): NAD between true trajectories i and i+1 (cyclically), mean over all."""
+    from .metrics import nad
+
+    want = float(nad(torch.roll(torch.as_tensor(truth), 1, dims=0), truth).mean())
+    ok = isinstance(answer, (int, float)) and math.isclose(float(answer), want, rel_tol=1e-3)
+    return _report(ok, "saturation NAD", f"got {answer!r}, expected {want:.3g}: compare each true trajectory "
+                   "with another one (torch.roll over the batch) with nad(), mean over everything")
