@@ -864,5 +864,12 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
+# LED entries live in their own module and register themselves here
+from . import zoo_led  # noqa: E402,F401
+
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the main() of the imported module (``python -m`` executes this file as a second module
+    # object, without the entries registered into hitslite.zoo by zoo_led)
+    from hitslite.zoo import main as _main
+
+    sys.exit(_main())

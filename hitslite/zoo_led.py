@@ -1,0 +1,253 @@
+"""Zoo entries of LED (issue 7): autoencoders and recurrent latent propagators, trained separately.
+
+Registered into :data:`hitslite.zoo.ENTRIES` when :mod:`hitslite.zoo` is imported. The LED
+protocol (SI 6.5, 8.3.2; ``REFERENCE_CODE_FACTS.md``): the autoencoder is trained first on
+snapshots, then frozen; its latent trajectories train the recurrent cell by stateful truncated
+BPTT. Every variant is selected on **validation** forecasts only; the test split is for the
+chapters.
+
+* ``led_fhn`` — FitzHugh–Nagumo (LED Sec. 3.2, SI 8.3; Tables 5–6): residual tanh autoencoders
+  3 x 100 on the 202 values ``[u; v]`` (standardised), latent sweep d_z in {1, 2, 4, 8} plus a
+  VAE at d_z = 8, each with an LSTM of 32 units trained with BPTT length 40 on windows of 300
+  (hidden-state propagation length, Table 6).
+* ``led_ks`` — Kuramoto–Sivashinsky L = 22, 64 nodes, Δt = 0.25 (LED Sec. 3.3, SI 8.4; Table 8):
+  residual tanh autoencoder 5 x 50, d_z = 8, 10 % input noise in training, GRU of 200 units,
+  BPTT length 125. Training: the first 5000 samples (5e3 in the paper), validation 5000.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .zoo import ZooEntry, _entry, _seeded, register_entry
+
+__all__ = ["LEDFamily", "led_data", "led_validation_score", "forecast_windows"]
+
+
+class LEDFamily(nn.ModuleDict):
+    """A zoo container of LED variants: ``family[name]`` holds ``autoencoder`` and ``propagator``.
+
+    :meth:`led` assembles the :class:`~hitslite.led.LED` model of one variant.
+    """
+
+    def led(self, name: str):
+        from .led import LED
+
+        if name not in self:
+            raise KeyError(f"variant must be one of {list(self)}, got {name!r}")
+        part = self[name]
+        return LED(part["autoencoder"], part["propagator"], part["autoencoder"])
+
+
+def _variant_name(v: dict) -> str:
+    return f"{'vae' if v['variational'] else 'ae'}{v['latent_dim']}"
+
+
+def _led_data(config: dict, splits=("train", "val")) -> dict:
+    """float32 LED splits: FHN ``[B, T, 2, 101]`` (train: ICs 0-2, val: 3-4, test: 5) or KS ``[1, T, 64]``."""
+    from .data import Trajectory, fhn_dataset, ks_dataset
+
+    out = {}
+    for split in splits:
+        if config["system"] == "fhn":
+            tr = fhn_dataset(split, **config["data"])
+        else:
+            tr = ks_dataset(split, preset="led", **config["data"].get(split, {}))
+        out[split] = Trajectory(t=tr.t, x=tr.x.to(torch.float32), dt=tr.dt, meta=tr.meta)
+    return out
+
+
+def led_data(name: str, splits=("train", "val", "test")) -> dict:
+    """The float32 trajectories of LED zoo entry ``name`` (``led_fhn``, ``led_ks``), by split.
+
+    The KS test split is the chapters' business (its length is theirs to choose): only train and
+    val are returned for ``led_ks`` unless ``splits`` names ``test`` with a size in the config.
+    """
+    config = _entry(name).config
+    if config.get("system") not in ("fhn", "ks") or "variants" not in config:
+        raise ValueError(f"name must be an LED entry (led_fhn, led_ks), got {name!r}")
+    return _led_data(config, splits)
+
+
+def _build_led_family(config: dict) -> LEDFamily:
+    from .nets import LEDAutoencoder
+    from .neural import RecurrentStepper
+
+    def make():
+        family = LEDFamily()
+        for v in config["variants"]:
+            ae = LEDAutoencoder(tuple(config["state_shape"]), v["latent_dim"], variational=v["variational"],
+                                **config["autoencoder"]["architecture"])
+            rnn = RecurrentStepper(v["latent_dim"], dt=config["dt"], **config["rnn"]["architecture"])
+            family[_variant_name(v)] = nn.ModuleDict({"autoencoder": ae, "propagator": rnn})
+        return family
+
+    return _seeded(config["seed"], make)
+
+
+def forecast_windows(traj, *, warm_up: int, horizon: int, every: int):
+    """Cut ``traj [B, T, *S]`` into forecast problems: warm-up sequences ``[M, warm_up, *S]`` and
+    the true continuations ``[M, horizon + 1, *S]`` (index 0 = the last warm-up state), starting
+    every ``every`` steps in each trajectory."""
+    span = warm_up + horizon
+    if traj.x.shape[1] < span:
+        raise ValueError(f"trajectories of {traj.x.shape[1]} states are too short for warm_up={warm_up} + "
+                         f"horizon={horizon}")
+    starts = range(0, traj.x.shape[1] - span + 1, every)
+    warm = torch.cat([traj.x[:, s:s + warm_up] for s in starts])
+    truth = torch.cat([traj.x[:, s + warm_up - 1:s + span] for s in starts])
+    return warm, truth
+
+
+def led_validation_score(led, traj, *, warm_up: int, horizon: int | None = None, every: int | None = None,
+                         channel_axis: int | None = None) -> dict:
+    """Validation score of an LED model: warm up on ``warm_up`` true states, propagate in latent
+    space for ``horizon`` steps (default: to the end of each trajectory, from its start), MNAD
+    (per channel with ``channel_axis``, e.g. 1 for FHN's ``[u; v]``, and their mean). Raises
+    :class:`~hitslite.steppers.ForecastDivergedError` if the forecast blows up."""
+    from .metrics import mnad
+
+    horizon = traj.n_steps - warm_up + 1 if horizon is None else horizon
+    warm, truth = forecast_windows(traj, warm_up=warm_up, horizon=horizon, every=every or traj.x.shape[1])
+    with torch.no_grad():
+        pred = led.forecast(warm, horizon)
+    if channel_axis is None:
+        return {"mnad": float(mnad(pred.x, truth)), "starts": int(warm.shape[0])}
+    per = mnad(pred.x, truth, channel_axis=channel_axis + 1)
+    return {"mnad_u": float(per[0]), "mnad_v": float(per[1]), "mnad": float(per.mean()),
+            "starts": int(warm.shape[0])}
+
+
+def _train_led_family(config: dict, *, workdir: Path, device, progress: bool):
+    from .nets import led_autoencoder_loss
+    from .train import _save_atomic, fit, make_windows, truncated_bptt_loss
+
+    data = _led_data(config)
+    family = _build_led_family(config)
+    ae_cfg, rnn_cfg = config["autoencoder"], config["rnn"]
+    metrics: dict = {"variants": {}}
+    t_start = time.perf_counter()
+    shape = tuple(config["state_shape"])
+    for v in config["variants"]:
+        name = _variant_name(v)
+        done = workdir / f"{name}.done.pt"
+        if done.exists():  # finished in an earlier, interrupted run
+            state = torch.load(done, weights_only=False)
+            family[name].load_state_dict(state["model"])
+            metrics["variants"][name] = state["metrics"]
+            continue
+        ae, rnn = family[name]["autoencoder"], family[name]["propagator"]
+        t0 = time.perf_counter()
+        # 1. autoencoder on snapshots (training ICs only for the scaling and the weights)
+        ae.fit_scaling(data["train"].x)
+        snaps = {k: data[k].x.reshape(-1, 1, *shape) for k in ("train", "val")}
+        loss = functools.partial(led_autoencoder_loss, **ae_cfg["loss"])
+        ae_res = fit(ae, snaps["train"], snaps["val"], loss_fn=loss, seed=config["seed"], device=device,
+                     progress=progress, desc=f"autoencoder {name}", checkpoint=workdir / f"{name}-ae.pt",
+                     **ae_cfg["train"])
+        ae.cpu().eval()
+        for p in ae.parameters():
+            p.requires_grad_(False)
+        # 2. recurrent cell on the frozen autoencoder's latent trajectories
+        with torch.no_grad():
+            lat = {k: data[k].__class__(t=data[k].t, x=ae.encode(data[k].x), dt=data[k].dt)
+                   for k in ("train", "val")}
+        rnn.fit_scaling(lat["train"].x)
+        length = rnn_cfg["propagation_length"]
+        gen = torch.Generator().manual_seed(config["seed"])
+        wins = {k: make_windows(lat[k], 1, length, starts=rnn_cfg["window_starts"], generator=gen)
+                for k in ("train", "val")}
+        rnn_loss = functools.partial(truncated_bptt_loss, chunk=rnn_cfg["bptt_length"],
+                                     burn_in=rnn_cfg["burn_in"])
+        rnn_res = fit(rnn, wins["train"], wins["val"], loss_fn=rnn_loss, seed=config["seed"], device=device,
+                      progress=progress, desc=f"{rnn.cell_type.upper()} {name}", checkpoint=workdir / f"{name}-rnn.pt",
+                      **rnn_cfg["train"])
+        rnn.cpu().eval()
+        for p in ae.parameters():
+            p.requires_grad_(True)
+        # 3. validation forecasts (model selection only ever looks at these)
+        led = family.led(name)
+        try:
+            # FHN: from each validation IC's start to its end, MNAD of u and v
+            settings = config.get("validation", {"warm_up": config["warm_up"], "channel_axis": 1})
+            score = led_validation_score(led, data["val"], **settings)
+        except ValueError as err:  # ForecastDivergedError
+            score = {"mnad": math.inf, "diverged": str(err)}
+        with torch.no_grad():
+            rec = float(torch.mean((ae(data["val"].x) - data["val"].x) ** 2))
+        m = {"autoencoder": ae_res.as_dict(), "rnn": rnn_res.as_dict(), "val_reconstruction_mse": rec,
+             "validation": score, "seconds": time.perf_counter() - t0}
+        _save_atomic({"model": family[name].state_dict(), "metrics": m}, done)
+        metrics["variants"][name] = m
+    scores = {n: m["validation"]["mnad"] for n, m in metrics["variants"].items()}
+    metrics["selected"] = min(scores, key=scores.get)
+    metrics["seconds"] = time.perf_counter() - t_start
+    return family.cpu().eval(), metrics
+
+
+#: LED FHN: Tables 5-6 of the SI (AE 3 x 100 residual tanh, N(0,1) scaling, batch 32, lr 1e-3;
+#: LSTM, BPTT length 40 and hidden-state propagation length 300 as the reference code's selection).
+LED_FHN_CONFIG = {
+    "system": "fhn",
+    "state_shape": [2, 101],
+    "dt": 1.0,
+    "data": {},  # fhn_dataset defaults: LED SI 8.3 (LB dt 0.005, every 200th step, 451 points)
+    "warm_up": 60,
+    "variants": [{"latent_dim": d, "variational": False} for d in (1, 2, 4, 8)]
+    + [{"latent_dim": 8, "variational": True}],
+    "autoencoder": {
+        "architecture": {"width": 100, "layers": 3, "activation": "tanh", "scaling": "standard"},
+        "loss": {"beta": 1e-4, "noise": 0.0},
+        "train": {"lr": 1e-3, "batch_size": 32, "max_epochs": 1500, "patience": 150,
+                  "lr_halving_patience": 30, "target_loss": 1e-9},
+    },
+    "rnn": {
+        "architecture": {"hidden": 32, "cell": "lstm", "output": "bounded"},
+        "propagation_length": 300, "bptt_length": 40, "burn_in": 10, "window_starts": 16,
+        "train": {"lr": 1e-3, "batch_size": 32, "max_epochs": 2000, "patience": 200,
+                  "lr_halving_patience": 40, "target_loss": 1e-10},
+    },
+    "seed": 0,
+}
+
+register_entry(ZooEntry(
+    "led_fhn",
+    "LED Sec. 3.2 / SI 8.3: FHN autoencoders (d_z = 1, 2, 4, 8; VAE 8) + LSTM(32) latent propagators",
+    LED_FHN_CONFIG, _build_led_family, _train_led_family))
+
+#: LED KS: SI 8.4 / Table 8 (AE 5 x 50 residual tanh, N(0,1) scaling, 10 % noise; GRU 200, BPTT 125).
+#: The hidden-state propagation length is 500 here (1000 in Table 8) to halve the CPU time per epoch.
+LED_KS_CONFIG = {
+    "system": "ks",
+    "state_shape": [64],
+    "dt": 0.25,
+    "data": {"train": {}, "val": {}},  # ks_dataset(preset="led") defaults: 5000 + 1 samples each
+    "warm_up": 60,
+    # validation: NAD over one Lyapunov time (1 / 0.048 = 20.8 t.u., 83 steps) from starts every 250 steps
+    "validation": {"warm_up": 60, "horizon": 83, "every": 250},
+    "variants": [{"latent_dim": 8, "variational": False}],
+    "autoencoder": {
+        "architecture": {"width": 50, "layers": 5, "activation": "tanh", "scaling": "standard"},
+        "loss": {"beta": 1e-4, "noise": 0.1},
+        "train": {"lr": 1e-3, "batch_size": 32, "max_epochs": 400, "patience": 60,
+                  "lr_halving_patience": 20, "target_loss": 1e-9},
+    },
+    "rnn": {
+        "architecture": {"hidden": 200, "cell": "gru", "output": "bounded"},
+        "propagation_length": 500, "bptt_length": 125, "burn_in": 20, "window_starts": 64,
+        "train": {"lr": 1e-3, "batch_size": 32, "max_epochs": 300, "patience": 60,
+                  "lr_halving_patience": 20, "target_loss": 1e-10},
+    },
+    "seed": 0,
+}
+
+register_entry(ZooEntry(
+    "led_ks",
+    "LED Sec. 3.3 / SI 8.4: KS (L = 22, 64 nodes) residual autoencoder d_z = 8 + GRU(200) latent propagator",
+    LED_KS_CONFIG, _build_led_family, _train_led_family))
