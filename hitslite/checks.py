@@ -373,3 +373,59 @@ def check_saturation_nad(answer: float, truth) -> bool:
     ok = isinstance(answer, (int, float)) and math.isclose(float(answer), want, rel_tol=1e-3)
     return _report(ok, "saturation NAD", f"got {answer!r}, expected {want:.3g}: compare each true trajectory "
                    "with another one (torch.roll over the batch) with nad(), mean over everything")
+
+
+# ----------------------------------------------------------------------------------------
+# Part III, Chapter 12 (LED on stochastic particles) -- begin
+# ----------------------------------------------------------------------------------------
+__all__ += ["check_particle_moments", "check_self_similar_wd", "check_multiscale_speedup",
+            "check_permutation_invariance"]
+
+
+def check_particle_moments(m1: float, m2: float, configuration: torch.Tensor) -> bool:
+    """Exercise (Ch. 12): M1 and M2 of one configuration ``[N, d]``, each averaged over the d dimensions."""
+    from .metrics import moments
+
+    want1, want2 = (float(v) for v in moments(configuration, average_dims=True))
+    ok = all(isinstance(v, (int, float)) for v in (m1, m2))
+    ok = ok and math.isclose(m1, want1, rel_tol=1e-4, abs_tol=1e-7)
+    ok = ok and math.isclose(m2, want2, rel_tol=1e-4)
+    return _report(ok, "particle moments", f"got ({m1!r}, {m2!r}), expected ({want1:.5g}, {want2:.5g}): mean "
+                   "over the particles (axis 0) per dimension, population variance (divide by N, not N - 1), "
+                   "then average the d values")
+
+
+def check_self_similar_wd(answer: float, truth_a: torch.Tensor, truth_b: torch.Tensor, runs: int) -> bool:
+    """Exercise (Ch. 12): Wasserstein distance between the M2 of two independent true ensembles
+    ``[B * runs, T, N, d]`` at the last time, first initial condition."""
+    from .metrics import moments, wasserstein
+
+    m2 = [moments(x[:runs, -1], average_dims=True)[1] for x in (truth_a, truth_b)]
+    want = wasserstein(m2[0], m2[1])
+    ok = isinstance(answer, (int, float)) and math.isclose(float(answer), want, rel_tol=1e-6, abs_tol=1e-12)
+    return _report(ok, "self-similar WD", f"got {answer!r}, expected {want:.4g}: take M2 (averaged over "
+                   f"dimensions) of runs 0..{runs - 1} at the last time in each set, then the WD of the two "
+                   "samples")
+
+
+def check_multiscale_speedup(answer: float, s_latent: float, rho: float) -> bool:
+    """Exercise (Ch. 12): speed-up of alternating rho latent units per solver unit, ignoring encode/decode."""
+    want = (1 + rho) / (1 + rho / s_latent)
+    ok = isinstance(answer, (int, float)) and math.isclose(float(answer), want, rel_tol=1e-3)
+    return _report(ok, "multiscale speed-up", f"got {answer!r}, expected {want:.4g}: a cycle costs T_mu + "
+                   "T_m solver units alone, and T_mu + T_m / S_latent with LED; divide the two")
+
+
+def check_permutation_invariance(max_diff: float, model, configurations: torch.Tensor) -> bool:
+    """Exercise (Ch. 12): largest |z(s) - z(reversed s)| of a permutation-invariant encoder on
+    configurations ``[..., N, d]``."""
+    with torch.no_grad():
+        reversed_z = model.encode(configurations.flip(dims=[-2]))
+        want = float((model.encode(configurations) - reversed_z).abs().max())
+    ok = isinstance(max_diff, (int, float)) and float(max_diff) <= max(10 * want, 1e-5)
+    return _report(ok, "permutation invariance", f"got {max_diff!r}; reversing the particle order changes "
+                   f"the mean of the features only by round-off (here {want:.1e}); flip dimension -2 (the "
+                   "particles), not the time or the coordinates")
+# ----------------------------------------------------------------------------------------
+# Part III, Chapter 12 (LED on stochastic particles) -- end
+# ----------------------------------------------------------------------------------------
