@@ -49,3 +49,11 @@ from .nets import PCA, Autoencoder  # noqa: E402
 from .neural import Latent  # noqa: E402
 
 __all__ += ["Latent", "Autoencoder", "PCA", "lhits_splits"]
+
+# Part III: LED
+from .led import LED, measure_speedup  # noqa: E402
+from .nets import LEDAutoencoder, MixtureDensityDecoder, ParticleAutoencoder, PermutationInvariantEncoder  # noqa: E402
+from .neural import RecurrentStepper  # noqa: E402
+
+__all__ += ["LED", "measure_speedup", "RecurrentStepper", "LEDAutoencoder", "PermutationInvariantEncoder",
+            "MixtureDensityDecoder", "ParticleAutoencoder"]

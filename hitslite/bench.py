@@ -11,6 +11,12 @@ written to ``benchmarks/results/ks_dt.json``.
 ``lhits``: L-HiTS against full-state multiscale HiTS on FHN and KS (L-HiTS Table 2, Tables 3–4):
 test error, prediction time measured side by side in one run, training time from the zoo
 manifests, and their ratios, written to ``benchmarks/results/lhits.json``.
+
+``led``: LED's multiscale forecasting (LED Figs. 7, 8, SI Figs. 34, 42) on FHN and KS with the zoo's
+models: for each schedule (latent only, and T_m / T_mu = rho for several T_m) the error (FHN: MNAD of
+u and v; KS: NAD over the first Lyapunov time, time to NAD = 0.1, Wasserstein distance of the state
+distribution) and the speed-up S over the solver, timed on the same batch in the same run, written to
+``benchmarks/results/led.json``.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from .steppers import Repeated
 from .systems import get_system
 
 __all__ = ["bench_solvers", "ks_dt_convergence", "compare_lhits", "bench_lhits", "LHITS_PAPER",
-           "LHITS_SHORT_HORIZON", "main"]
+           "LHITS_SHORT_HORIZON", "bench_led", "main"]
 
 RESULTS = Path("benchmarks") / "results"
 
@@ -345,9 +351,82 @@ def bench_hits(systems=("hyperbolic", "cubic", "van_der_pol", "hopf", "lorenz"),
     return record
 
 
+def _led_schedules(led, solver, warm, truth, schedules, score) -> dict:
+    """Run every (T_m, T_mu) schedule from ``warm`` and score it; S from one solver timing of the batch."""
+    from .led import measure_speedup
+
+    horizon = truth.shape[1] - 1
+    base = measure_speedup(led, solver, warm, horizon, macro_steps=horizon, micro_steps=0)
+    solver_seconds = base["solver_seconds_per_unit"] * horizon * led.dt
+    rows = {}
+    for t_m, t_mu in schedules:
+        out = led.multiscale_forecast(warm, horizon, solver, macro_steps=t_m, micro_steps=t_mu)
+        sec = sum(v for k, v in out.meta["seconds"].items() if k != "warm_up")
+        key = "latent" if t_mu == 0 else f"T_m={t_m},T_mu={t_mu}"
+        rows[key] = {"T_m": t_m, "T_mu": t_mu, "rho": None if t_mu == 0 else t_m / t_mu,
+                     "S": solver_seconds / sec, **score(out.x.cpu())}
+        print(f"  {key:18s} S = {rows[key]['S']:7.1f}  " + "  ".join(
+            f"{k} {v:.4f}" for k, v in rows[key].items() if k not in ("T_m", "T_mu", "rho", "S")))
+    return {"batch": int(warm.shape[0]), "horizon": horizon, "solver_seconds_per_unit": base["solver_seconds_per_unit"],
+            "schedules": rows}
+
+
+def bench_led(*, fhn_starts: int = 24, fhn_horizon: int = 600, ks_starts: int = 40, ks_horizon: int = 480) -> dict:
+    """LED error and speed-up against rho on FHN and KS (see the module docstring); one run each."""
+    from . import zoo
+    from .data import ks_dataset
+    from .metrics import mnad, nad, wasserstein
+    from .steppers import rollout
+    from .zoo_led import forecast_windows, led_data
+
+    record = {"device": describe_device(torch.device("cpu")), "torch": torch.__version__,
+              "platform": platform.platform()}
+    # FHN: starts on the test trajectory, truth by LB from the same states (LED Fig. 7 protocol, shorter)
+    fhn = get_system("fhn")
+    family = zoo.load_pretrained("led_fhn")
+    led = family.led(zoo.read_manifest("led_fhn")["metrics"]["selected"])
+    test = led_data("led_fhn", splits=("test",))["test"]
+    warm, _ = forecast_windows(test, warm_up=75, horizon=1, every=(test.x.shape[1] - 75) // fhn_starts)
+    warm = warm[:fhn_starts].double()
+    lb = Repeated(LatticeBoltzmann(fhn, 0.005), 200)
+    with torch.no_grad():
+        truth = rollout(lb, warm[:, -1], fhn_horizon).x
+
+    def score_fhn(x):
+        per = mnad(x, truth, channel_axis=2)
+        return {"mnad_u": float(per[0]), "mnad_v": float(per[1])}
+
+    print(f"FHN: {fhn_starts} starts x {fhn_horizon} time units (paper: 100 x 8000)")
+    record["fhn"] = _led_schedules(led, lb, warm, truth, [(fhn_horizon, 0)] + [(t, 10) for t in (10, 50, 100, 200)],
+                                   score_fhn)
+    record["fhn"]["paper"] = {"mnad_latent": 0.04, "mnad_rho1": 0.01, "S_latent": 120, "S_rho1": 2}
+    # KS: independent test trajectories on the attractor (LED Fig. 8 / SI Fig. 42 protocol, shorter)
+    ks = get_system("ks", preset="led")
+    led_ks = zoo.load_pretrained("led_ks").led("ae8")
+    data = ks_dataset("test", preset="led", n_trajectories=ks_starts, n_steps=59 + ks_horizon)
+    warm_ks, truth_ks = data.x[:, :60], data.x[:, 59:]
+    etd = Repeated(ETDRK4(ks, ks.solver_dt), round(ks.save_dt / ks.solver_dt))
+    lyap_steps = round(1 / 0.048 / ks.save_dt)
+
+    def score_ks(x):
+        curve = nad(x, truth_ks).mean(0)
+        above = (curve > 0.1).nonzero()
+        return {"nad_first_lyapunov_time": float(curve[: lyap_steps + 1].mean()),
+                "lyapunov_times_below_0.1": (int(above[0]) if len(above) else len(curve) - 1) * ks.save_dt * 0.048,
+                "wasserstein_u": wasserstein(x[:, 1:], truth_ks[:, 1:])}
+
+    print(f"KS: {ks_starts} trajectories x {ks_horizon} steps (paper: 100 starts, 2.5e4 time units)")
+    record["ks"] = _led_schedules(led_ks, etd, warm_ks, truth_ks,
+                                  [(ks_horizon, 0)] + [(t, 8) for t in (4, 8, 16, 40, 80)], score_ks)
+    half = ks_starts // 2
+    record["ks"]["wasserstein_self_similar"] = wasserstein(truth_ks[:half, 1:], truth_ks[half:, 1:])
+    record["ks"]["paper"] = {"lyapunov_times_below_0.1": ">= 1", "S_latent": 80}
+    return record
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m hitslite.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["solvers", "ks_dt", "lhits", "hits"])
+    parser.add_argument("what", choices=["solvers", "ks_dt", "lhits", "hits", "led"])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8, 64, 512])
     parser.add_argument("--device", nargs="+", default=None, help="default: cpu, and cuda when present")
     parser.add_argument("--threads", type=int, default=1,
@@ -366,6 +445,8 @@ def main(argv=None) -> None:
         record = bench_lhits()
     elif args.what == "hits":
         record = bench_hits()
+    elif args.what == "led":
+        record = bench_led()
     else:
         record = ks_dt_convergence()
         for dt, err in record["relative_error"].items():

@@ -312,12 +312,21 @@ class RecurrentStepper(Stepper):
     :meth:`teacher_forced` runs the cell over a whole true sequence in one fused call — how the
     LED warm-up (Sec. 2, Fig. 1) and training by backpropagation through time see it.
 
-    Latent scaling: the reference code min-max scales the latent states to [0, 1] and ends the
-    read-out with :math:`\tfrac12 + \tfrac12\tanh(\cdot)`, so a free-running forecast can never
-    leave the range seen in training. ``output="bounded"`` does that (call :meth:`fit_scaling`
-    on the training latents first; the buffers ``shift``/``scale`` map ``z -> (z - shift) / scale``
-    and back); ``output="linear"`` is eq. 16 as printed, on standardised latents. Either way
-    inputs and outputs are in the autoencoder's latent units.
+    Read-out (call :meth:`fit_scaling` on the training latents first; the buffers
+    ``shift``/``scale`` map ``z -> (z - shift) / scale`` and back):
+
+    * ``output="bounded"`` — the reference code: latents min-max scaled to [0, 1] and the read-out
+      ended by :math:`\tfrac12 + \tfrac12\tanh(\cdot)`, so a free-running forecast never leaves
+      the range seen in training;
+    * ``output="linear"`` — eq. 16 as printed, on standardised latents;
+    * ``output="residual"`` — :math:`\tilde z_{n+1} = z_n + \sigma_{\Delta} \odot W h_n`, the
+      read-out predicts the *increment* scaled by the standard deviation of the training
+      increments (buffer ``increment_scale``). Not in the LED paper: at sampling steps where the
+      latent state changes little per step (KS: Δt = 0.25), a directly predicting cell must first
+      learn the identity, and on a CPU budget it stays worse than persistence; the increment form
+      starts from persistence (the ResNet idea of HiTS eq. 7 applied to the read-out).
+
+    Inputs and outputs are always in the autoencoder's latent units.
 
     Parameters
     ----------
@@ -342,9 +351,10 @@ class RecurrentStepper(Stepper):
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if cell not in ("lstm", "gru"):
             raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
-        if output not in ("bounded", "linear"):
-            raise ValueError(f"output must be 'bounded' (0.5 + 0.5 tanh on min-max scaled latents) or "
-                             f"'linear' (eq. 16 on standardised latents), got {output!r}")
+        if output not in ("bounded", "linear", "residual"):
+            raise ValueError(f"output must be 'bounded' (0.5 + 0.5 tanh on min-max scaled latents), "
+                             f"'linear' (eq. 16 on standardised latents) or 'residual' (z + scaled "
+                             f"increment), got {output!r}")
         if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not math.isfinite(dt) or dt <= 0:
             raise ValueError(f"dt must be a positive finite number, got {dt!r}")
         self.latent_dim, self.hidden, self.layers = latent_dim, hidden, layers
@@ -354,13 +364,24 @@ class RecurrentStepper(Stepper):
         self.readout = nn.Linear(hidden, latent_dim)
         self.register_buffer("shift", torch.zeros(latent_dim))
         self.register_buffer("scale", torch.ones(latent_dim))
+        if output == "residual":
+            self.register_buffer("increment_scale", torch.ones(latent_dim))
 
     @torch.no_grad()
     def fit_scaling(self, z: torch.Tensor) -> RecurrentStepper:
         """Fit the latent scaling on training latents ``z [..., d_z]``: min-max to [0, 1] for
         ``output="bounded"`` (a 5 % margin on each side, so the tanh is not asked to saturate at
-        the extremes of the data), mean/std for ``"linear"``. Returns self."""
+        the extremes of the data), mean/std for ``"linear"`` and ``"residual"``; the latter also
+        needs trajectories ``z [B, T, d_z]`` for the standard deviation of the increments.
+        Returns self."""
         self._check(z, "z")
+        if self.output == "residual":
+            if z.ndim != 3 or z.shape[1] < 2:
+                raise ValueError(f"output='residual' needs latent trajectories z [batch, time >= 2, "
+                                 f"{self.latent_dim}] to scale the increments, got {tuple(z.shape)}")
+            inc = (z[:, 1:] - z[:, :-1]).reshape(-1, self.latent_dim).to(self.shift)
+            std = inc.std(0) if inc.shape[0] > 1 else torch.ones_like(inc[0])
+            self.increment_scale.copy_(torch.where(std > 0, std, torch.ones_like(std)))
         flat = z.reshape(-1, self.latent_dim).to(self.shift)
         if self.output == "bounded":
             lo, hi = flat.min(0).values, flat.max(0).values
@@ -384,7 +405,9 @@ class RecurrentStepper(Stepper):
         w = self.readout.weight
         return (z.to(w.dtype) - self.shift.to(w.dtype)) / self.scale.to(w.dtype)
 
-    def _scale_out(self, y, dtype):
+    def _scale_out(self, y, dtype, z):
+        if self.output == "residual":
+            return (z.to(y.dtype) + y * self.increment_scale.to(y.dtype)).to(dtype)
         if self.output == "bounded":
             y = 0.5 + 0.5 * torch.tanh(y)
         return (y * self.scale.to(y.dtype) + self.shift.to(y.dtype)).to(dtype)
@@ -403,7 +426,7 @@ class RecurrentStepper(Stepper):
         if carry is None:
             carry = self.init_carry(z)
         out, carry = self.rnn(self._scale_in(z)[:, None], carry)
-        return self._scale_out(self.readout(out[:, 0]), z.dtype), carry
+        return self._scale_out(self.readout(out[:, 0]), z.dtype, z), carry
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """One step from a zero hidden state (forecasts should thread the carry via :meth:`step`)."""
@@ -421,7 +444,7 @@ class RecurrentStepper(Stepper):
         if carry is None:
             carry = self.init_carry(z[:, 0])
         out, carry = self.rnn(self._scale_in(z), carry)
-        pred = self._scale_out(self.readout(out), z.dtype)
+        pred = self._scale_out(self.readout(out), z.dtype, z)
         return (pred, carry) if return_carry else pred
 
     def extra_repr(self) -> str:

@@ -145,12 +145,20 @@ def _train_led_family(config: dict, *, workdir: Path, device, progress: bool):
         ae, rnn = family[name]["autoencoder"], family[name]["propagator"]
         t0 = time.perf_counter()
         # 1. autoencoder on snapshots (training ICs only for the scaling and the weights)
-        ae.fit_scaling(data["train"].x)
-        snaps = {k: data[k].x.reshape(-1, 1, *shape) for k in ("train", "val")}
-        loss = functools.partial(led_autoencoder_loss, **ae_cfg["loss"])
-        ae_res = fit(ae, snaps["train"], snaps["val"], loss_fn=loss, seed=config["seed"], device=device,
-                     progress=progress, desc=f"autoencoder {name}", checkpoint=workdir / f"{name}-ae.pt",
-                     **ae_cfg["train"])
+        ae_done = workdir / f"{name}-ae.done.pt"
+        if ae_done.exists():
+            state = torch.load(ae_done, weights_only=False)
+            ae.load_state_dict(state["model"])
+            ae_res = state["result"]
+        else:
+            ae.fit_scaling(data["train"].x)
+            snaps = {k: data[k].x.reshape(-1, 1, *shape) for k in ("train", "val")}
+            loss = functools.partial(led_autoencoder_loss, **ae_cfg["loss"])
+            ae_res = fit(ae, snaps["train"], snaps["val"], loss_fn=loss, seed=config["seed"], device=device,
+                         progress=progress, desc=f"autoencoder {name}", checkpoint=workdir / f"{name}-ae.pt",
+                         **ae_cfg["train"]).as_dict()
+            ae.cpu()
+            _save_atomic({"model": ae.state_dict(), "result": ae_res}, ae_done)
         ae.cpu().eval()
         for p in ae.parameters():
             p.requires_grad_(False)
@@ -181,7 +189,7 @@ def _train_led_family(config: dict, *, workdir: Path, device, progress: bool):
             score = {"mnad": math.inf, "diverged": str(err)}
         with torch.no_grad():
             rec = float(torch.mean((ae(data["val"].x) - data["val"].x) ** 2))
-        m = {"autoencoder": ae_res.as_dict(), "rnn": rnn_res.as_dict(), "val_reconstruction_mse": rec,
+        m = {"autoencoder": ae_res, "rnn": rnn_res.as_dict(), "val_reconstruction_mse": rec,
              "validation": score, "seconds": time.perf_counter() - t0}
         _save_atomic({"model": family[name].state_dict(), "metrics": m}, done)
         metrics["variants"][name] = m
@@ -222,7 +230,10 @@ register_entry(ZooEntry(
     LED_FHN_CONFIG, _build_led_family, _train_led_family))
 
 #: LED KS: SI 8.4 / Table 8 (AE 5 x 50 residual tanh, N(0,1) scaling, 10 % noise; GRU 200, BPTT 125).
-#: The hidden-state propagation length is 500 here (1000 in Table 8) to halve the CPU time per epoch.
+#: The hidden-state propagation length is 250 here (1000 in Table 8) and the batch 16 (32): many more gradient
+#: steps for the same CPU time. The read-out predicts the increment (``output="residual"``): with the
+#: reference code's bounded direct read-out the cell's one-step error stayed above that of persistence
+#: (z_{n+1} = z_n) within our CPU budget.
 LED_KS_CONFIG = {
     "system": "ks",
     "state_shape": [64],
@@ -239,10 +250,10 @@ LED_KS_CONFIG = {
                   "lr_halving_patience": 20, "target_loss": 1e-9},
     },
     "rnn": {
-        "architecture": {"hidden": 200, "cell": "gru", "output": "bounded"},
-        "propagation_length": 500, "bptt_length": 125, "burn_in": 20, "window_starts": 64,
-        "train": {"lr": 1e-3, "batch_size": 32, "max_epochs": 300, "patience": 60,
-                  "lr_halving_patience": 20, "target_loss": 1e-10},
+        "architecture": {"hidden": 200, "cell": "gru", "output": "residual"},
+        "propagation_length": 250, "bptt_length": 125, "burn_in": 20, "window_starts": 300,
+        "train": {"lr": 2e-3, "batch_size": 16, "max_epochs": 200, "patience": 40,
+                  "lr_halving_patience": 10, "target_loss": 1e-10},
     },
     "seed": 0,
 }

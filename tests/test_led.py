@@ -44,9 +44,10 @@ def fhn_setup():
     return fhn, micro, warm, LED(coords, rnn, coords)
 
 
-def test_recurrent_stepper_teacher_forced_equals_stepping(gen):
+@pytest.mark.parametrize("output", ["bounded", "linear", "residual"])
+def test_recurrent_stepper_teacher_forced_equals_stepping(gen, output):
     for cell in ("lstm", "gru"):
-        rnn = RecurrentStepper(3, 5, cell=cell, layers=2, dt=0.5).double()
+        rnn = RecurrentStepper(3, 5, cell=cell, layers=2, dt=0.5, output=output).double()
         z = torch.randn(4, 7, 3, generator=gen, dtype=torch.float64)
         rnn.fit_scaling(z)
         pred, carry = rnn.teacher_forced(z, return_carry=True)
@@ -68,6 +69,20 @@ def test_recurrent_stepper_bounded_output_stays_in_training_range(gen):
     lo, hi = z.amin((0, 1)), z.amax((0, 1))
     span = hi - lo
     assert (traj.x[:, 1:] >= lo - 0.05 * span - 1e-5).all() and (traj.x[:, 1:] <= hi + 0.05 * span + 1e-5).all()
+
+
+def test_residual_read_out_starts_near_persistence(gen):
+    """With a zero read-out the residual cell is exactly persistence; the increment scale is the
+    standard deviation of the training increments."""
+    z = torch.cumsum(0.01 * torch.randn(4, 50, 3, generator=gen), dim=1)
+    rnn = RecurrentStepper(3, 8, output="residual").fit_scaling(z)
+    torch.testing.assert_close(rnn.increment_scale, (z[:, 1:] - z[:, :-1]).reshape(-1, 3).std(0))
+    with torch.no_grad():
+        rnn.readout.weight.zero_()
+        rnn.readout.bias.zero_()
+    torch.testing.assert_close(rnn.teacher_forced(z), z)
+    with pytest.raises(ValueError, match="trajectories"):
+        RecurrentStepper(3, 8, output="residual").fit_scaling(z[:, 0])
 
 
 def test_recurrent_stepper_rejects_bad_arguments():
