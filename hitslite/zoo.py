@@ -800,7 +800,7 @@ SEQGEN_RNN_EPOCHS = {"ks": (400, 100), "fluid": (1500, 600), "music": (600, 150)
 #: Adam steps and learning rate of every HiTS level (the small fluid and video models are cheap: more steps).
 #: Every level of step s trains on the windows starting at multiples of s ("grid" starts), the only
 #: states Algorithm 1 steps it from
-SEQGEN_HITS_STEPS = {"ks": (2000, 1e-3), "music": (2000, 1e-3),
+SEQGEN_HITS_STEPS = {"ks": (8000, 1e-3), "music": (2000, 1e-3),
                      "fluid": (20000, 3e-3), "video": (20000, 3e-3)}
 #: KS widths: Table 4's divided by 8 would be [256, 128, 64, 32, 16]; the level of step 36 then has 64 units
 #: for 111 transitions to memorise and cannot (rank-limited, loss 3e-3). We keep the total width, hence the
