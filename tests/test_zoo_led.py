@@ -1,0 +1,60 @@
+"""LED zoo entries: registered, trainable end to end (tiny), pretrained weights reproduce their record."""
+
+import copy
+
+import pytest
+import torch
+
+from hitslite import zoo
+from hitslite.led import LED
+from hitslite.zoo_led import LED_FHN_CONFIG, _train_led_family, forecast_windows, led_data, led_validation_score
+
+
+def test_led_entries_are_registered_and_verified():
+    for name in ("led_fhn", "led_ks"):
+        assert name in zoo.ENTRIES
+        manifest = zoo.verify(name)
+        assert manifest["config_hash"] == zoo.ENTRIES[name].config_hash
+        assert manifest["metrics"]["selected"] in manifest["metrics"]["variants"]
+
+
+def test_tiny_led_training_runs_end_to_end(tmp_path):
+    cfg = copy.deepcopy(LED_FHN_CONFIG)
+    cfg["data"] = {"n_steps": 40}
+    cfg["warm_up"] = 10
+    cfg["variants"] = [{"latent_dim": 2, "variational": False}, {"latent_dim": 2, "variational": True}]
+    cfg["autoencoder"]["train"].update(max_epochs=2)
+    cfg["rnn"].update(propagation_length=20, bptt_length=10, burn_in=2, window_starts=3)
+    cfg["rnn"]["train"].update(max_epochs=2)
+    family, metrics = _train_led_family(cfg, workdir=tmp_path, device="cpu", progress=False)
+    assert set(metrics["variants"]) == {"ae2", "vae2"} and metrics["selected"] in {"ae2", "vae2"}
+    assert (tmp_path / "ae2.done.pt").exists() and (tmp_path / "ae2-ae.done.pt").exists()
+    led = family.led("ae2")
+    assert isinstance(led, LED)
+    warm = torch.zeros(1, 10, 2, 101)
+    assert led.forecast(warm, 3).x.shape == (1, 4, 2, 101)
+    # a rerun resumes from the finished variants instead of training again
+    again, metrics2 = _train_led_family(cfg, workdir=tmp_path, device="cpu", progress=False)
+    assert metrics2["variants"]["ae2"]["validation"] == metrics["variants"]["ae2"]["validation"]
+    with pytest.raises(KeyError, match="variant"):
+        family.led("ae9")
+
+
+def test_forecast_windows_cut_warm_up_and_truth():
+    traj = led_data("led_fhn", splits=("val",))["val"]
+    warm, truth = forecast_windows(traj, warm_up=60, horizon=100, every=200)
+    assert warm.shape[1:] == (60, 2, 101) and truth.shape[1:] == (101, 2, 101)
+    assert warm.shape[0] == truth.shape[0] == traj.batch_size * 2
+    torch.testing.assert_close(warm[:, -1], truth[:, 0])
+    with pytest.raises(ValueError, match="too short"):
+        forecast_windows(traj, warm_up=60, horizon=1000, every=10)
+
+
+@pytest.mark.slow
+def test_pretrained_led_fhn_reproduces_its_validation_record():
+    family = zoo.load_pretrained("led_fhn")
+    record = zoo.read_manifest("led_fhn")["metrics"]
+    name = record["selected"]
+    val = led_data("led_fhn", splits=("val",))["val"]
+    score = led_validation_score(family.led(name), val, warm_up=LED_FHN_CONFIG["warm_up"], channel_axis=1)
+    assert score["mnad"] == pytest.approx(record["variants"][name]["validation"]["mnad"], rel=1e-4)
