@@ -34,3 +34,30 @@ def test_hierarchy_and_training_parity():
 
 def test_default_device_is_cuda():
     assert h.default_device().type == "cuda"
+
+
+def test_led_multiscale_forecast_parity():
+    """Warm-up, latent propagation and alternation with lattice Boltzmann give the same numbers on both devices."""
+    from hitslite.data import fhn_initial_conditions
+    from hitslite.led import LED
+    from hitslite.nets import LEDAutoencoder
+    from hitslite.neural import RecurrentStepper
+
+    fhn = h.get_system("fhn")
+    micro = h.Repeated(h.LatticeBoltzmann(fhn, 0.005), 20)
+    warm = h.rollout(micro, fhn_initial_conditions(fhn)[:3], 5).x
+    torch.manual_seed(0)
+    ae = LEDAutoencoder((2, 101), 4).double().fit_scaling(warm)
+    for output in ("bounded", "residual"):
+        rnn = RecurrentStepper(4, 16, cell="gru", dt=micro.dt, output=output).double()
+        rnn.fit_scaling(ae.encode(warm))
+        led = LED(ae, rnn, ae)
+        with torch.no_grad():
+            cpu = led.multiscale_forecast(warm, 12, micro, macro_steps=3, micro_steps=2).x
+            led.cuda()
+            micro.cuda()
+            gpu = led.multiscale_forecast(warm.cuda(), 12, micro, macro_steps=3, micro_steps=2).x
+            led.cpu()
+            micro.cpu()
+        assert gpu.device.type == "cuda"
+        assert torch.allclose(cpu, gpu.cpu(), rtol=1e-8, atol=1e-10)
