@@ -866,6 +866,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # LED entries live in their own module and register themselves here
 from . import zoo_led  # noqa: E402,F401
+from . import zoo_particles  # noqa: E402,F401
 
 if __name__ == "__main__":
     # run the main() of the imported module (``python -m`` executes this file as a second module

@@ -265,5 +265,6 @@ LED_KS_CONFIG = {
 
 register_entry(ZooEntry(
     "led_ks",
-    "LED Sec. 3.3 / SI 8.4: KS (L = 22, 64 nodes) residual autoencoder d_z = 8 + GRU(200) latent propagator",
+    "LED Sec. 3.3 / SI 8.4: KS (L = 22, 64 nodes) residual-MLP autoencoder d_z = 8 + GRU(200) latent "
+    "propagators with bounded and residual read-outs",
     LED_KS_CONFIG, _build_led_family, _train_led_family))
