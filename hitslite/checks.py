@@ -417,7 +417,7 @@ def check_multiscale_speedup(answer: float, s_latent: float, rho: float) -> bool
 
 
 def check_permutation_invariance(max_diff: float, model, configurations: torch.Tensor) -> bool:
-    """Exercise (Ch. 12): largest |z(s) - z(reversed s)| of a permutation-invariant encoder on
+    """Exercise (Ch. 12): largest ``|z(s) - z(reversed s)|`` of a permutation-invariant encoder on
     configurations ``[..., N, d]``."""
     with torch.no_grad():
         reversed_z = model.encode(configurations.flip(dims=[-2]))

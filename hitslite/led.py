@@ -56,16 +56,17 @@ class LED(nn.Module):
         h_n = \mathcal H(z_n, h_{n-1}),\ \ z_{n+1} = \mathcal R(h_n)\ (n \ge 0), \qquad
         \tilde s_n = \mathcal D(z_n).
 
+    The attribute :attr:`dt` is the propagator's (coarse) step.
+
     Parameters
     ----------
     encoder, decoder
         Objects with ``encode`` / ``decode`` (an autoencoder: pass it twice) or callables,
         ``[..., *S] -> [..., d_z]`` and back. For particles the decoder samples a configuration
         (e.g. ``lambda z: model.decode(z, n_particles=1000, generator=g)``).
-    propagator : :class:`~hitslite.neural.RecurrentStepper` (or any stepper with a carry and a
-        ``teacher_forced(z, carry, return_carry=True)`` method) on latent states ``[B, d_z]``.
-
-    :attr:`dt` is the propagator's (coarse) step.
+    propagator
+        A :class:`~hitslite.neural.RecurrentStepper`, or any stepper with a carry and a
+        ``teacher_forced(z, carry, return_carry=True)`` method, on latent states ``[B, d_z]``.
     """
 
     def __init__(self, encoder, propagator: Stepper, decoder):
