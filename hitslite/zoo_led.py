@@ -27,7 +27,7 @@ from torch import nn
 
 from .zoo import ZooEntry, _entry, _seeded, register_entry
 
-__all__ = ["LEDFamily", "led_data", "led_validation_score", "forecast_windows"]
+__all__ = ["LEDFamily", "led_data", "led_validation_score", "forecast_windows", "propagator_windows"]
 
 
 class LEDFamily(nn.ModuleDict):
@@ -127,9 +127,26 @@ def led_validation_score(led, traj, *, warm_up: int, horizon: int | None = None,
             "starts": int(warm.shape[0])}
 
 
+def propagator_windows(latent: dict, rnn_cfg: dict, *, seed: int):
+    """Training and validation windows of a recurrent propagator and its loss (LED SI 6.5).
+
+    ``latent`` maps ``"train"``/``"val"`` to latent trajectories; ``rnn_cfg`` gives the hidden-state
+    propagation length (window length), the number of random ``window_starts`` per trajectory
+    (drawn from a generator seeded with ``seed``), the BPTT length and the burn-in. Returns
+    ``({"train": [N, P+1, d], "val": [M, P+1, d]}, loss_fn)`` for :func:`~hitslite.train.fit`.
+    """
+    from .train import make_windows, truncated_bptt_loss
+
+    gen = torch.Generator().manual_seed(seed)
+    wins = {k: make_windows(latent[k], 1, rnn_cfg["propagation_length"], starts=rnn_cfg["window_starts"],
+                            generator=gen) for k in ("train", "val")}
+    loss = functools.partial(truncated_bptt_loss, chunk=rnn_cfg["bptt_length"], burn_in=rnn_cfg["burn_in"])
+    return wins, loss
+
+
 def _train_led_family(config: dict, *, workdir: Path, device, progress: bool):
     from .nets import led_autoencoder_loss
-    from .train import _save_atomic, fit, make_windows, truncated_bptt_loss
+    from .train import _save_atomic, fit
 
     data = _led_data(config)
     family = _build_led_family(config)
@@ -170,15 +187,10 @@ def _train_led_family(config: dict, *, workdir: Path, device, progress: bool):
             lat = {k: data[k].__class__(t=data[k].t, x=ae.encode(data[k].x), dt=data[k].dt)
                    for k in ("train", "val")}
         rnn.fit_scaling(lat["train"].x)
-        length = rnn_cfg["propagation_length"]
-        gen = torch.Generator().manual_seed(config["seed"])
-        wins = {k: make_windows(lat[k], 1, length, starts=rnn_cfg["window_starts"], generator=gen)
-                for k in ("train", "val")}
-        rnn_loss = functools.partial(truncated_bptt_loss, chunk=rnn_cfg["bptt_length"],
-                                     burn_in=rnn_cfg["burn_in"])
+        wins, rnn_loss = propagator_windows(lat, rnn_cfg, seed=config["seed"])
         rnn_res = fit(rnn, wins["train"], wins["val"], loss_fn=rnn_loss, seed=config["seed"], device=device,
-                      progress=progress, desc=f"{rnn.cell_type.upper()} {name}", checkpoint=workdir / f"{name}-rnn.pt",
-                      **rnn_cfg["train"])
+                      progress=progress, desc=f"{rnn.cell_type.upper()} {name}",
+                      checkpoint=workdir / f"{name}-rnn.pt", **rnn_cfg["train"])
         rnn.cpu().eval()
         for p in ae.parameters():
             p.requires_grad_(True)

@@ -169,7 +169,8 @@ def particle_validation_score(family: ParticleLED, val, *, warm_up: int, variant
 
 def _train_particle_led(config: dict, *, workdir: Path, device, progress: bool):
     from .data import Trajectory
-    from .train import _save_atomic, fit, make_windows, truncated_bptt_loss
+    from .train import _save_atomic, fit
+    from .zoo_led import propagator_windows
 
     t_start = time.perf_counter()
     data = particle_data(config)
@@ -201,12 +202,7 @@ def _train_particle_led(config: dict, *, workdir: Path, device, progress: bool):
     with torch.no_grad():
         lat = {k: Trajectory(t=data[k].t, x=encode_in_chunks(ae, data[k].x), dt=data[k].dt)
                for k in ("train", "val")}
-    length = rnn_cfg["propagation_length"]
-    gen = torch.Generator().manual_seed(config["seed"])
-    wins = {k: make_windows(lat[k], 1, length, starts=rnn_cfg["window_starts"], generator=gen)
-            for k in ("train", "val")}
-    rnn_loss = functools.partial(truncated_bptt_loss, chunk=rnn_cfg["bptt_length"],
-                                 burn_in=rnn_cfg["burn_in"])
+    wins, rnn_loss = propagator_windows(lat, rnn_cfg, seed=config["seed"])
     for name, rnn in family.propagators.items():
         done = workdir / f"{name}.done.pt"
         if done.exists():
