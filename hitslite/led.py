@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .data import Trajectory
-from .neural import _coordinate_map
+from .neural import _coordinate_map, _register_coordinates
 from .steppers import Stepper, assert_finite
 
 __all__ = ["LED", "measure_speedup"]
@@ -78,10 +78,7 @@ class LED(nn.Module):
                             f"hitslite.neural.RecurrentStepper; got {type(propagator).__name__}")
         #: the state shape ``S`` when the encoder declares one (checked on input)
         self.state_shape = getattr(encoder, "state_shape", None)
-        if isinstance(encoder, nn.Module):
-            self.encoder = encoder
-        if isinstance(decoder, nn.Module) and decoder is not encoder:
-            self.decoder = decoder
+        _register_coordinates(self, encoder, decoder)
         self.propagator = propagator
 
     @property

@@ -168,6 +168,15 @@ def _coordinate_map(obj, method: str, name: str):
     raise TypeError(f"{name} must be callable or have a .{method}() method, got {type(obj).__name__}")
 
 
+def _register_coordinates(module: nn.Module, encoder, decoder) -> None:
+    """Register an encoder/decoder that are modules as submodules of ``module`` (once, when they are
+    the same autoencoder), so ``.to()`` and ``state_dict`` cover them."""
+    if isinstance(encoder, nn.Module):
+        module.encoder = encoder
+    if isinstance(decoder, nn.Module) and decoder is not encoder:
+        module.decoder = decoder
+
+
 class Latent(Stepper):
     r"""A stepper, or a whole hierarchy, run in latent coordinates (L-HiTS Sec. 3.3, Algorithm 1).
 
@@ -205,10 +214,7 @@ class Latent(Stepper):
         if not hasattr(stepper, "dt"):
             raise TypeError(f"stepper must be a Stepper or Hierarchy (with .dt), got "
                             f"{type(stepper).__name__}")
-        if isinstance(encoder, nn.Module):
-            self.encoder = encoder
-        if isinstance(decoder, nn.Module) and decoder is not encoder:
-            self.decoder = decoder
+        _register_coordinates(self, encoder, decoder)
         self.inner = stepper
 
     @property

@@ -9,12 +9,7 @@ import hitslite as h
 from hitslite.steppers import Repeated
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_presets_match_the_paper():

@@ -12,12 +12,7 @@ from hitslite import zoo
 from hitslite.nets import ParticleAutoencoder
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 NAMES = ("led_particles_1d", "led_particles_3d")
