@@ -528,7 +528,8 @@ def teacher_forcing_loss(stepper: Stepper, windows: torch.Tensor) -> torch.Tenso
 
 
 def truncated_bptt_loss(stepper: Stepper, windows: torch.Tensor, *, chunk: int,
-                        burn_in: int = 0) -> torch.Tensor:
+                        burn_in: int = 0, input_noise: float = 0.0,
+                        generator: torch.Generator | None = None) -> torch.Tensor:
     """Teacher-forced loss of a recurrent stepper by truncated backpropagation through time (LED SI 6.5).
 
     ``windows [N, P + 1, d]`` are latent sequences of the hidden-state propagation length ``P``
@@ -538,6 +539,14 @@ def truncated_bptt_loss(stepper: Stepper, windows: torch.Tensor, *, chunk: int,
     most ``chunk`` steps — the stateful truncated BPTT of LED. The first ``burn_in`` predictions
     (made from an almost empty memory) are left out of the mean squared error. Pass it to
     :func:`fit` as ``loss_fn=functools.partial(truncated_bptt_loss, chunk=40)``.
+
+    ``input_noise`` > 0 perturbs the *inputs* (never the targets) with Gaussian noise of standard
+    deviation ``input_noise`` times the cell's input scale (``stepper.scale``: the latent standard
+    deviation for the standardised read-outs), drawn from ``generator``, and only while the stepper
+    is in training mode — so the validation loss :func:`fit` computes in eval mode stays exact.
+    The cell then learns to map slightly-off states back towards the data: in free running its own
+    errors are such perturbations (not in the LED paper, whose autoencoder, not cell, is trained
+    with noise; see Chapter 11 for what it changes on KS).
     """
     if windows.ndim != 3 or windows.shape[1] < 2:
         raise ValueError(f"windows must have shape [N, P + 1 >= 2, latent_dim], got {tuple(windows.shape)}")
@@ -546,7 +555,15 @@ def truncated_bptt_loss(stepper: Stepper, windows: torch.Tensor, *, chunk: int,
     steps = windows.shape[1] - 1
     if isinstance(burn_in, bool) or not isinstance(burn_in, int) or not 0 <= burn_in < steps:
         raise ValueError(f"burn_in must be an int in [0, {steps}), got {burn_in!r}")
+    if not (isinstance(input_noise, (int, float)) and math.isfinite(input_noise) and input_noise >= 0):
+        raise ValueError(f"input_noise must be a finite float >= 0 (a fraction of the input scale), "
+                         f"got {input_noise!r}")
     inputs, targets = windows[:, :-1], windows[:, 1:]
+    if input_noise > 0 and stepper.training:
+        scale = getattr(stepper, "scale", None)
+        scale = torch.ones((), dtype=inputs.dtype) if scale is None else scale.to(inputs.dtype).cpu()
+        noise = torch.randn(inputs.shape, generator=generator, dtype=inputs.dtype)
+        inputs = inputs + (input_noise * scale * noise).to(inputs.device)
     carry, total, count = None, windows.new_zeros(()), 0
     for start in range(0, steps, chunk):
         stop = min(start + chunk, steps)

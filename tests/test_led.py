@@ -123,6 +123,31 @@ def test_truncated_bptt_equals_full_bptt_loss_value(gen):
     torch.testing.assert_close(truncated_bptt_loss(rnn, z, chunk=7), full)
 
 
+
+def test_input_noise_perturbs_training_inputs_only(gen):
+    rnn = RecurrentStepper(2, 4, cell="gru").double()
+    z = torch.randn(3, 41, 2, generator=gen, dtype=torch.float64)
+    rnn.fit_scaling(z)
+    rnn.scale.mul_(3.0)  # noise is in units of the cell's input scale
+    clean = truncated_bptt_loss(rnn, z, chunk=7)
+
+    def noisy(seed, **kw):
+        return truncated_bptt_loss(rnn, z, chunk=7, input_noise=0.05,
+                                   generator=torch.Generator().manual_seed(seed), **kw)
+
+    rnn.eval()  # fit() scores validation in eval mode: no noise, the exact loss
+    torch.testing.assert_close(noisy(0), clean)
+    rnn.train()
+    a, b, c = noisy(0), noisy(0), noisy(1)
+    assert not torch.equal(a, clean) and torch.equal(a, b) and not torch.equal(a, c)
+    # the same noise added by hand to the inputs (targets untouched) gives the same loss
+    noise = torch.randn(3, 40, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    inputs = z[:, :-1] + 0.05 * rnn.scale * noise
+    torch.testing.assert_close(a, torch.mean((rnn.teacher_forced(inputs) - z[:, 1:]) ** 2))
+    for bad in (-0.1, float("nan"), "0.1"):
+        with pytest.raises(ValueError, match="input_noise"):
+            truncated_bptt_loss(rnn, z, chunk=7, input_noise=bad)
+
 def test_alternation_with_zero_macro_steps_is_the_micro_solver(fhn_setup):
     _, micro, warm, led = fhn_setup
     out = led.multiscale_forecast(warm, 13, micro, macro_steps=0, micro_steps=5)

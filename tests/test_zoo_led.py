@@ -58,3 +58,23 @@ def test_pretrained_led_fhn_reproduces_its_validation_record():
     val = led_data("led_fhn", splits=("val",))["val"]
     score = led_validation_score(family.led(name), val, warm_up=LED_FHN_CONFIG["warm_up"], channel_axis=1)
     assert score["mnad"] == pytest.approx(record["variants"][name]["validation"]["mnad"], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_pretrained_led_ks_reproduces_its_validation_record_and_forecasts_a_lyapunov_time():
+    """The selected KS variant: its validation record, and NAD < 0.1 for a Lyapunov time on validation
+    starts (issue 7's mark; the chapter measures it on test trajectories)."""
+    from hitslite.metrics import nad
+    from hitslite.zoo_led import LED_KS_CONFIG
+
+    family = zoo.load_pretrained("led_ks")
+    record = zoo.read_manifest("led_ks")["metrics"]
+    name = record["selected"]
+    val = led_data("led_ks", splits=("val",))["val"]
+    score = led_validation_score(family.led(name), val, **LED_KS_CONFIG["validation"])
+    assert score["mnad"] == pytest.approx(record["variants"][name]["validation"]["mnad"], rel=1e-4)
+    lyapunov_steps = round(1 / 0.048 / LED_KS_CONFIG["dt"])
+    warm, truth = forecast_windows(val, warm_up=60, horizon=lyapunov_steps, every=250)
+    with torch.no_grad():
+        curve = nad(family.led(name).forecast(warm, lyapunov_steps).x, truth).mean(0)
+    assert float(curve.max()) < 0.1
