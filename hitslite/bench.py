@@ -27,6 +27,7 @@ import platform
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .device import describe_device
@@ -393,7 +394,7 @@ def bench_led(*, fhn_starts: int = 24, fhn_horizon: int = 600, ks_starts: int = 
 def _bench_led_fhn(fhn_starts: int, fhn_horizon: int) -> dict:
     """FHN: starts on the test trajectory, truth by LB from the same states (LED Fig. 7 protocol)."""
     from . import zoo
-    from .metrics import mnad, nad
+    from .metrics import dominant_period, mnad, nad
     from .steppers import rollout
     from .zoo_led import forecast_windows, led_data
 
@@ -413,6 +414,8 @@ def _bench_led_fhn(fhn_starts: int, fhn_horizon: int) -> dict:
         if fhn_horizon >= 2000:
             curve = nad(x, truth, channel_axis=2)[..., 0].mean(0)
             out["nad_u_per_1000"] = [float(curve[i:i + 1000].mean()) for i in range(0, fhn_horizon, 1000)]
+            # the period of the front's swing: of the domain mean of u, median over starts
+            out["period"] = float(np.median(dominant_period(x[:, :, 0].mean(-1), led.dt)))
         return out
 
     print(f"FHN: {fhn_starts} starts x {fhn_horizon} time units (paper: 100 x 8000)")
@@ -422,6 +425,7 @@ def _bench_led_fhn(fhn_starts: int, fhn_horizon: int) -> dict:
         change = (truth[:, 1:] - truth[:, :-1]).abs().mean(dim=(0, 2, 3))
         rec["true_change_per_unit_per_1000"] = [float(change[i:i + 1000].mean())
                                                 for i in range(0, fhn_horizon, 1000)]
+        rec["true_period"] = float(np.median(dominant_period(truth[:, :, 0].mean(-1), led.dt)))
     rec["paper"] = {"mnad_latent": 0.04, "mnad_rho1": 0.01, "S_latent": 120, "S_rho1": 2}
     return rec
 

@@ -138,6 +138,7 @@ def fit(
     patience: int | None = 50,
     target_loss: float = 1e-8,
     lr_halving_patience: int | None = None,
+    cosine_decay: bool = False,
     min_lr: float = 1e-6,
     seed: int = 0,
     device: torch.device | str | None = None,
@@ -156,7 +157,10 @@ def fit(
 
     HiTS trains with a constant learning rate. With ``lr_halving_patience`` set, the learning
     rate is halved (down to ``min_lr``) after that many epochs without a better validation loss,
-    as LED does (SI 6.5); this reaches a much lower loss floor for the coarse flow maps.
+    as LED does (SI 6.5); this reaches a much lower loss floor for the coarse flow maps. With
+    ``cosine_decay`` instead, the learning rate follows a half cosine from ``lr`` at the first epoch
+    to ``min_lr`` at ``max_epochs`` (useful when the validation loss is a poor proxy for the goal,
+    e.g. one-step error for a free-running forecast, and should not steer the schedule).
 
     ``device`` moves the stepper and data there (default: where the stepper already is).
     ``checkpoint`` makes the run resumable: state is saved atomically every ``checkpoint_every``
@@ -171,6 +175,8 @@ def fit(
         raise ValueError(f"val windows must have shape [M, {', '.join(map(str, train.shape[1:]))}], got {tuple(val.shape)}")
     if not (lr > 0 and batch_size >= 1 and max_epochs >= 1):
         raise ValueError(f"need lr > 0, batch_size >= 1, max_epochs >= 1; got {lr}, {batch_size}, {max_epochs}")
+    if cosine_decay and lr_halving_patience:
+        raise ValueError("cosine_decay and lr_halving_patience are two learning-rate schedules; pass one")
     params = list(stepper.parameters())
     if not params:
         raise ValueError("stepper has no trainable parameters")
@@ -199,6 +205,9 @@ def fit(
                disable=not progress, leave=False, initial=start_epoch, total=max_epochs)
     epoch = start_epoch
     for epoch in bar:
+        if cosine_decay:
+            for group in opt.param_groups:
+                group["lr"] = min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * epoch / max_epochs))
         stepper.train()
         perm = torch.randperm(train.shape[0], generator=gen).to(device)
         running, seen = 0.0, 0

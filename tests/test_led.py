@@ -108,7 +108,7 @@ def test_truncated_bptt_gradients_reach_every_parameter_and_training_fits(gen):
     before = float(loss.detach())
     fit(rnn, z, None, loss_fn=functools.partial(truncated_bptt_loss, chunk=30, burn_in=5), lr=1e-2,
         batch_size=8, max_epochs=150, patience=None, progress=False)
-    after = float(truncated_bptt_loss(rnn, z, chunk=30, burn_in=5))
+    after = float(truncated_bptt_loss(rnn, z, chunk=30, burn_in=5).detach())
     assert after < before / 20
     with pytest.raises(ValueError, match="chunk"):
         truncated_bptt_loss(rnn, z, chunk=0)

@@ -228,3 +228,17 @@ def test_moments_of_a_known_configuration():
     assert b1.shape == (1, 2, 2) and torch.equal(b1[0, 1], m1 + 1) and torch.equal(b2[0, 1], m2)
     with pytest.raises(ValueError, match="positions"):
         moments(torch.zeros(5))
+
+
+def test_dominant_period_recovers_a_known_period_between_frequency_bins():
+    from hitslite.metrics import dominant_period
+
+    t = np.arange(4000) * 0.5
+    periods = np.array([37.3, 190.0, 211.7])
+    signal = np.sin(2 * np.pi * t[None] / periods[:, None] + 0.3) + 0.2 * np.sin(2 * np.pi * t[None] / 7.0)
+    got = dominant_period(torch.as_tensor(signal), 0.5)
+    np.testing.assert_allclose(got, periods, rtol=5e-3)
+    with pytest.raises(ValueError, match="signal"):
+        dominant_period(np.zeros(3), 1.0)
+    with pytest.raises(ValueError, match="dt"):
+        dominant_period(signal, 0.0)

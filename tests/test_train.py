@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -69,6 +71,20 @@ def test_learning_rate_halves_when_validation_stalls(oscillator):
     stalls = [sum(1 for j in range(1, i) if vals[j] >= best_so_far[j - 1]) for i in range(len(vals))]
     assert stalls[-1] >= 1
     assert lrs == [max(1e-5, 0.05 / 2**n) for n in stalls]
+
+
+def test_cosine_decay_follows_a_half_cosine_from_lr_to_min_lr(oscillator):
+    train, val = oscillator
+    torch.manual_seed(0)
+    net = h.ResNetStepper(2, 0.04, hidden=[16])
+    tr, va = make_windows(train, 2, 2).float(), make_windows(val, 2, 2).float()
+    result = h.fit(net, tr, va, max_epochs=12, lr=0.01, min_lr=1e-4, cosine_decay=True, batch_size=64,
+                   patience=None, progress=False)
+    want = [1e-4 + 0.5 * (0.01 - 1e-4) * (1 + math.cos(math.pi * e / 12)) for e in range(12)]
+    assert result.history["lr"] == pytest.approx(want, rel=1e-12)
+    assert result.history["lr"][0] == pytest.approx(0.01) and result.history["lr"][-1] < 3e-4
+    with pytest.raises(ValueError, match="one"):
+        h.fit(net, tr, va, max_epochs=2, cosine_decay=True, lr_halving_patience=3, progress=False)
 
 
 def test_fit_resumes_from_a_checkpoint_and_matches_an_uninterrupted_run(oscillator, tmp_path):
