@@ -44,6 +44,7 @@ __all__ = [
     "derivative_density_distance",
     "moments",
     "dominant_period",
+    "analogue_error",
 ]
 
 
@@ -400,6 +401,43 @@ def dominant_period(signal, dt: float) -> np.ndarray:
     denom = lo - 2 * mid + hi
     shift = np.where(denom != 0, 0.5 * (lo - hi) / np.where(denom != 0, denom, 1.0), 0.0)
     return n * dt / (k + np.clip(shift, -0.5, 0.5))
+
+
+def analogue_error(coords: torch.Tensor, states: torch.Tensor, stride: int, *, n_queries: int = 1000,
+                   exclude: int = 100, generator: torch.Generator | None = None,
+                   chunk: int = 250) -> float:
+    """Do the coordinates determine the future? The method of analogues (Lorenz 1969).
+
+    For ``n_queries`` random points ``(b, t)`` of trajectories ``coords [B, T, d]`` (with
+    ``t + stride < T``) the nearest other point in coordinate space is found — excluding points of the
+    same trajectory within ``exclude`` steps, which are near only because they are adjacent in time —
+    and its future ``stride`` steps later is used as the forecast. Returns the mean squared error of
+    that forecast, scored in ``states [B, T, *S]`` (pass ``states = coords`` to score in the
+    coordinates themselves). Zero data noise and dense data give zero error exactly when the future
+    is a function of the coordinates; a value that grows with ``stride`` far faster than a smooth flow
+    map's error says that states with the same coordinates part ways: the coordinates are not a state.
+    """
+    if coords.ndim != 3 or states.shape[:2] != coords.shape[:2]:
+        raise ValueError(f"coords must be [B, T, d] and states [B, T, ...] with the same B, T; got "
+                         f"{tuple(coords.shape)} and {tuple(states.shape)}")
+    n_b, n_t = coords.shape[:2]
+    if isinstance(stride, bool) or not isinstance(stride, int) or not 1 <= stride < n_t:
+        raise ValueError(f"stride must be an int in [1, {n_t}), got {stride!r}")
+    if isinstance(n_queries, bool) or not isinstance(n_queries, int) or n_queries < 1:
+        raise ValueError(f"n_queries must be a positive int, got {n_queries!r}")
+    n = n_t - stride
+    pts = coords[:, :n].reshape(n_b * n, -1).double()
+    future = states[:, stride:].reshape(n_b * n, -1).double()
+    traj, time_ = torch.arange(n_b).repeat_interleave(n), torch.arange(n).repeat(n_b)
+    queries = torch.randint(0, n_b * n, (n_queries,), generator=generator)
+    err = 0.0
+    for start in range(0, n_queries, chunk):
+        q = queries[start:start + chunk]
+        d = torch.cdist(pts[q], pts)
+        near_in_time = (traj[q][:, None] == traj[None]) & ((time_[q][:, None] - time_[None]).abs() < exclude)
+        d[near_in_time] = math.inf
+        err += float(((future[q] - future[d.argmin(1)]) ** 2).sum())
+    return err / (n_queries * future.shape[1])
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """LED comparison measures (LED SI 7, 8.1-8.4): NAD/MNAD, Wasserstein, L1 histogram distance, KS spectrum and
 (u_x, u_xx) density, particle moments — checked against hand-written references and exact cases."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -242,3 +244,24 @@ def test_dominant_period_recovers_a_known_period_between_frequency_bins():
         dominant_period(np.zeros(3), 1.0)
     with pytest.raises(ValueError, match="dt"):
         dominant_period(signal, 0.0)
+
+
+def test_analogue_error_is_small_for_a_state_and_large_for_a_folding_projection():
+    """Harmonic oscillators of several amplitudes: (x, v) is a state, x alone is not (the sign of v is lost)."""
+    from hitslite.metrics import analogue_error
+
+    t = torch.arange(2000) * 0.05
+    amp = torch.linspace(0.5, 1.5, 6)[:, None]
+    phase = torch.linspace(0, 2, 6)[:, None]
+    xv = torch.stack([amp * torch.cos(t + phase), -amp * torch.sin(t + phase)], -1)  # [6, 2000, 2]
+    quarter = round(math.pi / 2 / 0.05)
+    g = torch.Generator().manual_seed(0)
+    state = analogue_error(xv, xv, quarter, n_queries=300, generator=g)
+    folded = analogue_error(xv[..., :1], xv, quarter, n_queries=300, generator=g)
+    assert state < 1e-3 * float(xv.var()) and folded > 0.1 * float(xv.var())
+    # self-matches inside the exclusion window are skipped: a single trajectory still has later loops
+    assert analogue_error(xv[:1], xv[:1], 1, n_queries=50, exclude=10, generator=g) < 1e-3
+    with pytest.raises(ValueError, match="stride"):
+        analogue_error(xv, xv, 2000)
+    with pytest.raises(ValueError, match="coords"):
+        analogue_error(xv[0], xv[0], 1)
