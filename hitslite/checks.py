@@ -302,6 +302,20 @@ def check_latent_speedup(ratio: float, full_seconds: float, latent_seconds: floa
                    "latent time")
 
 
+def check_analogue_error(answer: float, x, stride: int, *, n_queries: int, seed: int) -> bool:
+    """Exercise (Ch. 9): the analogue error of trajectories ``x [B, T, n]`` scored in ``x`` itself, relative
+    to ``x``'s variance, with ``torch.Generator().manual_seed(seed)`` drawing the queries."""
+    import torch
+
+    from .metrics import analogue_error
+
+    want = analogue_error(x, x, stride, n_queries=n_queries, generator=torch.Generator().manual_seed(seed))
+    want /= float(x.var())
+    ok = isinstance(answer, (int, float)) and math.isclose(float(answer), want, rel_tol=1e-6)
+    return _report(ok, "analogue error", f"got {answer!r}, expected {want:.4g}: analogue_error(x, x, stride, ...) "
+                   "divided by x.var(), with the generator seeded as stated")
+
+
 # ----------------------------------------------------------------------------------------
 # Part III, Chapters 10-11 (LED on FHN and KS)
 # ----------------------------------------------------------------------------------------

@@ -32,3 +32,14 @@ def test_best_single_step_check():
     errors = {0.008: 3e-3, 0.064: 1e-4, 1.024: 2e-2}
     assert checks.check_best_single_step(0.064, errors)
     assert not checks.check_best_single_step(0.008, errors)
+
+
+def test_analogue_error_check():
+    t = torch.arange(400) * 0.1
+    x = torch.stack([torch.cos(t + p) for p in (0.0, 1.0, 2.0)])[..., None]  # [3, 400, 1]
+    from hitslite.metrics import analogue_error
+
+    want = analogue_error(x, x, 16, n_queries=50, generator=torch.Generator().manual_seed(3)) / float(x.var())
+    assert checks.check_analogue_error(want, x, 16, n_queries=50, seed=3)
+    assert not checks.check_analogue_error(want * 1.1 + 1e-3, x, 16, n_queries=50, seed=3)
+    assert not checks.check_analogue_error("small", x, 16, n_queries=50, seed=3)
