@@ -53,7 +53,8 @@ def _variant_name(v: dict) -> str:
 
 
 def _led_data(config: dict, splits=("train", "val")) -> dict:
-    """float32 LED splits: FHN ``[B, T, 2, 101]`` (train: ICs 0-2 of each of ``train_seeds``, val: 3-4, test: 5) or KS ``[B, T, 64]`` (train: 16 trajectories, val: 1)."""
+    """float32 LED splits: FHN ``[B, T, 2, 101]`` (train: ICs 0-2 of each of ``train_seeds``, val: 3-4,
+    test: 5) or KS ``[B, T, 64]`` (sizes from ``config["data"]``)."""
     from .data import Trajectory, fhn_dataset, ks_dataset
 
     out = {}
