@@ -17,6 +17,10 @@ models: for each schedule (latent only, and T_m / T_mu = rho for several T_m) th
 u and v; KS: NAD over the first Lyapunov time, time to NAD = 0.1, Wasserstein distance of the state
 distribution) and the speed-up S over the solver, timed on the same batch in the same run, written to
 ``benchmarks/results/led.json``.
+
+``led_ablation``: each departure of the LED zoo recipes from the paper (more training trajectories,
+input noise) undone in turn, on validation data, written to ``benchmarks/results/led_ablation.json``
+(about 15 CPU minutes, most of it the two KS propagators).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from .steppers import Repeated
 from .systems import get_system
 
 __all__ = ["bench_solvers", "ks_dt_convergence", "compare_lhits", "bench_lhits", "LHITS_PAPER",
-           "LHITS_SHORT_HORIZON", "bench_led", "main"]
+           "LHITS_SHORT_HORIZON", "bench_led", "bench_led_ablation", "main"]
 
 RESULTS = Path("benchmarks") / "results"
 
@@ -461,9 +465,133 @@ def _bench_led_ks(ks_starts: int, ks_horizon: int) -> dict:
     return rec
 
 
+def _train_led_propagator(latent: dict, config: dict, *, seed: int = 0):
+    """A fresh recurrent cell trained exactly as the LED zoo trains one (windows, loss, ``fit``)."""
+    from .neural import RecurrentStepper
+    from .train import fit
+    from .zoo_led import propagator_windows
+
+    torch.manual_seed(seed)
+    rnn = RecurrentStepper(latent["train"].x.shape[-1], dt=config["dt"], **config["rnn"]["architecture"])
+    rnn.fit_scaling(latent["train"].x)
+    wins, loss = propagator_windows(latent, config["rnn"], seed=seed)
+    fit(rnn, wins["train"], wins["val"], loss_fn=loss, seed=seed, progress=False, **config["rnn"]["train"])
+    return rnn.eval()
+
+
+def _encode_led_splits(ae, data: dict) -> dict:
+    from .data import Trajectory
+
+    with torch.no_grad():
+        return {k: Trajectory(t=v.t, x=ae.encode(v.x), dt=v.dt) for k, v in data.items()}
+
+
+def bench_led_ablation(systems=("fhn", "ks")) -> dict:
+    """The LED zoo recipes' departures from the paper, each undone in turn (validation data only).
+
+    For each system the selected variant's frozen autoencoder is kept and a fresh propagator is
+    trained exactly as the zoo trains one, with one change: FHN — the paper's 3 training
+    trajectories instead of 15, or no input noise; KS — the paper's single training trajectory
+    instead of 16, or no input noise (fewer trajectories keep the number of windows and gradient
+    steps by drawing more windows from each). The committed
+    zoo propagator is scored alongside. Chapters 10 and 11 print the result.
+    """
+    import copy
+
+    from . import zoo
+    from .metrics import mnad, nad, wasserstein
+    from .neural import RecurrentStepper
+    from .steppers import rollout
+    from .zoo_led import _led_data, forecast_windows
+
+    record = {"device": describe_device(torch.device("cpu")), "torch": torch.__version__}
+    if "fhn" in systems:
+        cfg = zoo.ENTRIES["led_fhn"].config
+        family = zoo.load_pretrained("led_fhn")
+        name = zoo.read_manifest("led_fhn")["metrics"]["selected"]
+        part = family[name]
+        val = _led_data(cfg, ("val",))["val"]
+        warm, _ = forecast_windows(val, warm_up=75, horizon=1, every=(val.x.shape[1] - 75) // 12)
+        warm = warm.double()
+        lb = Repeated(LatticeBoltzmann(get_system("fhn"), 0.005), 200)
+        with torch.no_grad():
+            truth = rollout(lb, warm[:, -1], 600).x
+
+        def score_fhn(rnn) -> dict:
+            part["propagator"] = rnn
+            with torch.no_grad():
+                x = family.led(name).forecast(warm, 600).x
+            per = mnad(x, truth, channel_axis=2)
+            return {"mnad_u": float(per[0]), "mnad_v": float(per[1])}
+
+        zoo_rnn = part["propagator"]
+        rows = {}
+        few = {"train_seeds": [0],  # as many windows (and gradient steps) from 3 trajectories as from 15
+               "rnn": {**cfg["rnn"], "window_starts": cfg["rnn"]["window_starts"] * len(cfg["train_seeds"])}}
+        for label, change in (("paper's 3 training trajectories", few),
+                              ("no input noise", {"rnn": {**cfg["rnn"], "input_noise": 0.0}})):
+            c = {**copy.deepcopy(cfg), **change}
+            t0 = time.perf_counter()
+            rnn = _train_led_propagator(_encode_led_splits(part["autoencoder"], _led_data(c)), c)
+            rows[label] = {**score_fhn(rnn), "train_seconds": time.perf_counter() - t0}
+            print(f"FHN {label}: {rows[label]}")
+        rows["zoo recipe (committed model)"] = score_fhn(zoo_rnn)
+        part["propagator"] = zoo_rnn
+        record["fhn"] = {"variant": name, "protocol": f"{warm.shape[0]} validation starts x 600 time units",
+                         "rows": rows}
+    if "ks" in systems:
+        cfg = zoo.ENTRIES["led_ks"].config
+        family = zoo.load_pretrained("led_ks")
+        name = zoo.read_manifest("led_ks")["metrics"]["selected"]
+        part = family[name]
+        ae = part["autoencoder"]
+        val = _led_data(cfg, ("val",))["val"]
+        lyap = round(1 / 0.048 / cfg["dt"])
+        warm_s, truth_s = forecast_windows(val, warm_up=60, horizon=2 * lyap, every=120)
+        warm_l = forecast_windows(val, warm_up=60, horizon=1, every=250)[0]
+        z_val = _encode_led_splits(ae, {"val": val})["val"].x
+
+        def score_ks(rnn, z_train) -> dict:
+            part["propagator"] = rnn
+            led = family.led(name)
+            with torch.no_grad():
+                one = {k: float(((rnn.teacher_forced(z[:, :-1])[:, 50:] - z[:, 51:]) ** 2).mean())
+                       for k, z in (("train", z_train), ("val", z_val))}
+                curve = nad(led.forecast(warm_s, 2 * lyap).x, truth_s).mean(0)
+                free = led.forecast(warm_l, 2000).x[:, 200:]
+            above = (curve > 0.1).nonzero()
+            steps = int(above[0]) if len(above) else len(curve) - 1
+            return {"one_step_mse_train": one["train"], "one_step_mse_val": one["val"],
+                    "lyapunov_times_below_0.1": steps * cfg["dt"] * 0.048,
+                    "free_run_std_u": float(free.std()), "free_run_wasserstein_u": wasserstein(free, val.x)}
+
+        zoo_rnn = part["propagator"]
+        z_train_zoo = _encode_led_splits(ae, _led_data(cfg, ("train",)))["train"].x
+        rows = {}
+        n_traj = cfg["data"]["train"]["n_trajectories"]
+        one_traj = {"data": {**cfg["data"], "train": {**cfg["data"]["train"], "n_trajectories": 1}},
+                    "rnn": {**cfg["rnn"], "window_starts": cfg["rnn"]["window_starts"] * n_traj}}
+        for label, change in (("paper's single training trajectory", one_traj),
+                              ("no input noise", {"rnn": {**cfg["rnn"], "input_noise": 0.0}})):
+            c = {**copy.deepcopy(cfg), **change}
+            lat = _encode_led_splits(ae, _led_data(c))
+            t0 = time.perf_counter()
+            rnn = _train_led_propagator(lat, c)
+            rows[label] = {**score_ks(rnn, lat["train"].x), "train_seconds": time.perf_counter() - t0}
+            print(f"KS {label}: {rows[label]}")
+        rows["zoo recipe (committed model)"] = score_ks(zoo_rnn, z_train_zoo)
+        part["propagator"] = zoo_rnn
+        half = val.x.shape[1] // 2
+        record["ks"] = {"variant": name, "rows": rows, "true_std_u": float(val.x.std()),
+                        "wasserstein_self_similar": wasserstein(val.x[:, :half], val.x[:, half:]),
+                        "protocol": f"{warm_s.shape[0]} validation windows x {2 * lyap} steps; free runs "
+                                    f"{warm_l.shape[0]} x 2000 steps (first 200 dropped)"}
+    return record
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m hitslite.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["solvers", "ks_dt", "lhits", "hits", "led"])
+    parser.add_argument("what", choices=["solvers", "ks_dt", "lhits", "hits", "led", "led_ablation"])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8, 64, 512])
     parser.add_argument("--device", nargs="+", default=None, help="default: cpu, and cuda when present")
     parser.add_argument("--threads", type=int, default=1,
@@ -474,7 +602,7 @@ def main(argv=None) -> None:
     parser.add_argument("--fhn-horizon", type=int, default=600,
                         help="led: FHN forecast horizon in time units (600: Chapter 11; 8000: the paper's Fig. 7)")
     parser.add_argument("--systems", nargs="+", default=["fhn", "ks"], choices=["fhn", "ks"],
-                        help="led: which systems to run")
+                        help="led, led_ablation: which systems to run")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -488,6 +616,8 @@ def main(argv=None) -> None:
         record = bench_hits()
     elif args.what == "led":
         record = bench_led(fhn_horizon=args.fhn_horizon, systems=tuple(args.systems))
+    elif args.what == "led_ablation":
+        record = bench_led_ablation(systems=tuple(args.systems))
     else:
         record = ks_dt_convergence()
         for dt, err in record["relative_error"].items():

@@ -227,12 +227,11 @@ def _train_led_family(config: dict, *, workdir: Path, device, progress: bool):
 
 
 #: LED FHN: Tables 5-6 of the SI (AE 3 x 100 residual tanh, N(0,1) scaling, batch 32, lr 1e-3; LSTM 32).
-#: As for KS (below), the recipe departs from the paper's data in one way and from its training in two, each
-#: measured on validation forecasts (26 starts on the validation ICs, 600 time units; Chapter 10 shows the resulting numbers):
+#: As for KS (below), the recipe departs from the paper's data in one way and from its training in two;
+#: ``python -m hitslite.bench led_ablation`` undoes each in turn on validation forecasts (Chapter 10 prints it):
 #: * data: the paper's three training ICs (seed 0) plus ICs 0-2 of seeds 1-4 of the same family (15
-#:   trajectories of 451 steps). On three, 12000 noisy gradient steps left the latent MNAD at 0.06;
-#:   on fifteen it fell to 0.010. The autoencoders see every 5th snapshot (1365, the paper's 1353);
-#: * the cell's inputs get 2 % Gaussian noise while it trains (without: MNAD 0.014 instead of 0.010);
+#:   trajectories of 451 steps); the autoencoders see every 5th snapshot (1365, the paper's 1353);
+#: * the cell's inputs get 2 % Gaussian noise while it trains;
 #: * windows of 100 steps, 64 per trajectory, batch 64, 800 epochs (12000 steps) with a cosine learning
 #:   rate instead of early stopping on the one-step validation loss, which flattens long before the
 #:   free-running forecast stops improving.
@@ -268,14 +267,12 @@ register_entry(ZooEntry(
     LED_FHN_CONFIG, _build_led_family, _train_led_family))
 
 #: LED KS: SI 8.4 / Table 8 (AE 5 x 50 residual tanh, N(0,1) scaling, 10 % noise; GRU 200).
-#: Two departures from the paper, both measured on validation data (Chapter 11 shows the numbers):
-#: * data: the cell trains on 16 attractor trajectories of 5000 samples, not one. On the paper's single
-#:   trajectory our GRU memorised it (teacher-forced one-step error 6e-7 on training, 2.7e-4 on validation,
-#:   worse than linear extrapolation, 4.8e-5) and its forecasts left NAD < 0.1 after 0.5 Lyapunov times.
-#:   The autoencoder still sees 5000 snapshots (every 16th of each trajectory), the paper's count;
+#: Two departures from the paper; ``python -m hitslite.bench led_ablation`` undoes each in turn on validation
+#: data (Chapter 11 prints it):
+#: * data: the cell trains on 16 attractor trajectories of 5000 samples, not one (on one, our GRU memorised
+#:   it). The autoencoder still sees 5000 snapshots (every 16th of each trajectory), the paper's count;
 #: * the cell's inputs get 2 % Gaussian noise while it trains (``input_noise``): without it the increment
-#:   (``residual``) read-out forecasts well for a Lyapunov time but drifts off the attractor afterwards
-#:   (free-run standard deviation of u 2.6 against 1.2); with it the long-run statistics match.
+#:   (``residual``) read-out drifted off the attractor in long free runs.
 #: Windows of 100 steps (BPTT over the whole window, Table 8: 125 of 1000), batch 64, 256 windows per
 #: trajectory. Two variants, each an autoencoder (same config and seed; the weights differ slightly because
 #: the training noise is drawn from the global generator) plus a cell with one of the two read-outs: the
