@@ -214,6 +214,23 @@ def test_fhn_dataset_follows_the_led_recipe_and_is_cached():
         h.fhn_dataset("test", horizon="forever")
 
 
+def test_fhn_splits_pool_families_from_one_run_and_match_the_per_split_recipe():
+    from hitslite.data import FHN_SPLIT_ICS, fhn_initial_conditions, fhn_splits
+
+    one = fhn_splits(n_steps=3, save_every=10, seeds=(0,))
+    for split, ics in FHN_SPLIT_ICS.items():
+        alone = h.fhn_dataset(split, n_steps=3, save_every=10)
+        assert torch.equal(one[split].x, alone.x) and torch.equal(one[split].t, alone.t)
+    two = fhn_splits(n_steps=3, save_every=10, seeds=(3, 0))
+    assert {k: v.x.shape[0] for k, v in two.items()} == {"train": 6, "val": 4, "test": 2}
+    assert torch.equal(two["train"].x[3:], one["train"].x)  # families in the order of seeds
+    undropped = fhn_splits(n_steps=1, save_every=10, t_drop=0.0, seeds=(3, 0))
+    x0 = torch.cat([fhn_initial_conditions(n=6, seed=3), fhn_initial_conditions(n=6, seed=0)])
+    assert torch.equal(undropped["test"].x[:, 0], x0[[5, 11]])  # initial condition 5 of each family
+    with pytest.raises(ValueError, match="seeds"):
+        fhn_splits(n_steps=3, seeds=(1, 1))
+
+
 def test_ks_dataset_presets_and_size_knob():
     traj = h.ks_dataset("train", preset="lhits", n_trajectories=2, n_steps=10)
     assert traj.x.shape == (2, 11, 120) and traj.dt == pytest.approx(0.05)
