@@ -180,16 +180,15 @@ def compare_lhits(system: str, *, repeats: int = 3, singles: bool = True, n_step
     their manifests). With ``n_steps`` the forecasts start from every non-overlapping window of
     ``n_steps`` steps of the test trajectories (the data lie on the attractor, so every state is a
     fair start) and both level ranges are chosen again on the same windows of the validation
-    trajectories (for chaotic KS, a horizon within a few Lyapunov times). Otherwise forecasts start from the test initial
-    states and cover the whole test horizon on the data grid; the error is the MSE over
-    trajectories, steps and components in
-    physical units (``test_mse``) and in the units of the training data's per-component min-max scaling
-    (``test_mse_scaled``, how the reference code scores FHN), the latent MSE is against the encoded
-    test trajectories. Prediction times are
-    the best of ``repeats`` runs, the models timed alternately in this call (L-HiTS also with
-    ``interpolate="state"`` and with ``decode=False``, to split its time); training times
-    are the zoo's (autoencoder + latent levels vs full-state levels). With ``singles`` every latent
-    level alone is scored too (Tables 3–4).
+    trajectories (for chaotic KS, a horizon within a few Lyapunov times). Otherwise forecasts start
+    from the test initial states and cover the whole test horizon on the data grid. The error is the
+    MSE over trajectories, steps and components in physical units (``test_mse``) and in the units of
+    the training data's per-component min-max scaling (``test_mse_scaled``, how the reference code
+    scores FHN); the latent MSE is against the encoded test trajectories. Prediction times are the
+    best of ``repeats`` runs, the models timed alternately in this call (L-HiTS also with
+    ``interpolate="state"`` and with ``decode=False``, to split its time); training times are the
+    zoo's (autoencoder + latent levels vs full-state levels). With ``singles`` every latent level
+    alone is scored too (Tables 3–4).
     """
     import math
 
@@ -244,7 +243,8 @@ def compare_lhits(system: str, *, repeats: int = 3, singles: bool = True, n_step
     record = {
         "system": system, "n_test_trajectories": splits["test"].batch_size,
         "n_test_starts": test.batch_size, "n_steps": n, "dt": dt,
-        "levels_chosen_on": "validation, full horizon (zoo)" if n_steps is None else f"validation, windows of {n} steps",
+        "levels_chosen_on": ("validation, full horizon (zoo)" if n_steps is None
+                             else f"validation, windows of {n} steps"),
         "lhits": {"levels": [sel_l["lower"], sel_l["upper"]], "test_mse": mse(pred_l.x, test.x),
                   "test_mse_scaled": mse_scaled(pred_l.x, test.x),
                   "latent_mse": mse(pred_l.meta["latent"].x, z_true), "predict_s": min(t_l),

@@ -672,9 +672,10 @@ def particle_dataset(
 #: 4 / 1 / 1 and Δt = 0.01; 51.2 time units would be a quarter of one oscillation), pooled over five
 #: seeded families of the six initial conditions: 15 / 10 / 5 trajectories. The first 1000 time units
 #: are dropped (LED drops 2): our initial conditions (the paper's are only a figure) take about that
-#: long to settle on one of two mirror-image limit cycles, and the phase a transient settles into is
-#: not determined well enough by 15 examples to forecast it (Chapter 9 measures both). KS: L = 22,
-#: 120 nodes, Δt = 0.05, 10 / 5 / 5 trajectories on the attractor (after 1000 time units).
+#: long to settle on one of two mirror-image limit cycles or at rest, and where and at which phase a
+#: transient settles is not determined well enough by 15 examples to forecast it (Chapter 9 measures
+#: both). KS: L = 22, 120 nodes, Δt = 0.05, 10 / 5 / 5 trajectories on the attractor (after 1000
+#: time units).
 #: Keys are keyword arguments of :func:`fhn_splits` / :func:`ks_dataset`.
 LHITS_RECIPES = {
     "fhn": {"n_steps": 5120, "save_every": 200, "t_drop": 1000.0, "seeds": (0, 1, 2, 3, 4)},

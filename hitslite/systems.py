@@ -419,8 +419,8 @@ _ode_factory(
 #: Kuramoto–Sivashinsky presets. ``led``: LED SI 8.4 (L = 22, 64 nodes, saved every 0.25 after
 #: 1000 time units of transient; 5e3 / 5e3 / 1e5 samples). ``lhits``: L-HiTS Sec. 4.2 (L = 22,
 #: 120 nodes, saved every 0.05; 10 / 5 / 5 random initial conditions, 5121 snapshots each; the paper
-#: states no transient, but studies the attractor, so we drop LED's 1000 time units: a forecast of
-#: the transient from a random state is learned from only ten examples, Chapter 9). ``hits``: HiTS App. A.3 (512 points on (0, 16 pi), 4001 snapshots; the
+#: states no transient but studies the attractor, so we drop LED's 1000 time units and every
+#: forecast starts on it). ``hits``: HiTS App. A.3 (512 points on (0, 16 pi), 4001 snapshots; the
 #: sampling step is not stated, we use Kassam & Trefethen's 1/4 and their initial condition).
 #: ``solver_dt`` = 0.025 (the LED paper's text) is converged for all three: Chapter 7 measures it,
 #: ``tests/test_pde.py`` checks it and ``python -m hitslite.bench ks_dt`` records it.

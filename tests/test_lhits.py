@@ -165,8 +165,9 @@ def test_latent_with_an_autoencoder_moves_with_to_and_saves_its_weights():
 @pytest.mark.parametrize("system", [
     "fhn",
     pytest.param("ks", marks=pytest.mark.xfail(
-        reason="not reproduced on the chaotic KS attractor: over 5120 steps every model has lost the trajectory, "
-               "and the coarse flow maps that coupling needs are not determined by the data (Chapter 9)",
+        reason="not reproduced on the chaotic KS attractor: over 5120 steps every model has lost the "
+               "trajectory, and the coarse flow maps that coupling needs are not determined by the data "
+               "(Chapter 9)",
         strict=False)),
 ])
 def test_pretrained_lhits_beats_every_single_latent_level(system):
