@@ -411,7 +411,7 @@ del _level
 # L-HiTS entries (issue 6): autoencoders, latent hierarchies and full-state HiTS baselines
 # on the FitzHugh–Nagumo and Kuramoto–Sivashinsky data of L-HiTS Sec. 4 (Tables 5–6).
 # ========================================================================================
-__all__ += ["lhits_data", "LatentHiTS", "AutoencoderSweep"]
+__all__ += ["lhits_data", "LatentHiTS", "AutoencoderSweep", "LatentDimensionSweep"]
 
 
 def _seeded(seed: int, make: Callable[[], nn.Module]) -> nn.Module:
@@ -440,8 +440,8 @@ def lhits_data(name: str) -> dict:
     ``[B, T, state_dim]`` (FHN: ``[u; v]``, 202 values)."""
     config = _entry(name).config
     if "state_dim" not in config or "system" not in config or config["system"] not in ("fhn", "ks"):
-        raise ValueError(f"name must be an L-HiTS entry (lhits_*, hits_full_*, lhits_ae_sweep_*), "
-                         f"got {name!r}")
+        raise ValueError("name must be an L-HiTS entry (lhits_*, hits_full_*, lhits_ae_sweep_*, "
+                         f"lhits_dim_sweep_*), got {name!r}")
     return _lhits_data(config)
 
 
@@ -633,6 +633,39 @@ def _train_ae_sweep(config: dict, *, workdir: Path, device, progress: bool):
     return module.cpu(), {"seconds": time.perf_counter() - t0, "autoencoders": metrics}
 
 
+class LatentDimensionSweep(nn.ModuleDict):
+    """L-HiTS for several latent sizes (keys ``"z1"``, ``"z4"`` ...), each a :class:`LatentHiTS`
+    (its own autoencoder and eleven latent levels): L-HiTS Table 1 and Fig. 6.
+
+    Iterating yields every level of every latent size as a full-state
+    :class:`~hitslite.neural.Latent` stepper (for the generic zoo checks); use ``sweep["z4"]``.
+    """
+
+    def __iter__(self):
+        return iter([stepper for model in self.values() for stepper in model])
+
+
+def _lhits_for_dim(config: dict, z: int) -> dict:
+    return {**config, "autoencoder": {**config["autoencoder"], "latent_dim": z}}
+
+
+def _build_lhits_dim_sweep(config: dict) -> nn.Module:
+    return LatentDimensionSweep({f"z{z}": _build_lhits(_lhits_for_dim(config, z))
+                                 for z in config["latent_dims"]})
+
+
+def _train_lhits_dim_sweep(config: dict, *, workdir: Path, device, progress: bool):
+    """:func:`_train_lhits` once per latent size, each resumable in its own subfolder."""
+    models, metrics = {}, {}
+    for z in config["latent_dims"]:
+        folder = workdir / f"z{z}"
+        folder.mkdir(parents=True, exist_ok=True)
+        models[f"z{z}"], metrics[f"z{z}"] = _train_lhits(_lhits_for_dim(config, z), workdir=folder,
+                                                         device=device, progress=progress)
+    seconds = sum(m["seconds"] for m in metrics.values())
+    return LatentDimensionSweep(models), {"seconds": seconds, "by_dim": metrics}
+
+
 #: Training settings shared by the L-HiTS entries (Tables 5–6 use Adam 1e-3, batch 32, 5000 AE
 #: epochs and 20000 ResNet epochs). Autoencoders: batch 256, learning-rate halving on plateaus and
 #: early stopping on validation. Latent and full-state levels: the paper's batch 32 (on FHN it reaches
@@ -659,6 +692,9 @@ LHITS_SYSTEMS = {
 }
 #: Latent sizes of the autoencoder sweep (L-HiTS Fig. 4A / 5A, Table 1).
 LHITS_SWEEP_DIMS = [1, 2, 4, 6, 8, 10]
+#: Latent sizes of the L-HiTS sweep (Table 1, Fig. 6) besides the main entry's.
+LHITS_DIM_SWEEP = {name: [z for z in LHITS_SWEEP_DIMS if z != system["latent_dim"]]
+                   for name, system in LHITS_SYSTEMS.items()}
 #: ResNet widths: the paper uses 128 x 6 (FHN) and 1024 x 3 (KS); three layers of 128 train in
 #: minutes on a CPU. The full-state baseline uses the same widths, so only the input size differs.
 LHITS_RESNET_HIDDEN = [128, 128, 128]
@@ -689,6 +725,14 @@ for _name, _s in LHITS_SYSTEMS.items():
         f"Autoencoders for z in {tuple(LHITS_SWEEP_DIMS)} on {_name.upper()} (L-HiTS Fig. 4A / 5A, Table 1)",
         {**_lhits_common(_s), "latent_dims": LHITS_SWEEP_DIMS, "autoencoder": {**_ae, "latent_dim": None}},
         _build_ae_sweep, _train_ae_sweep))
+    register_entry(ZooEntry(
+        f"lhits_dim_sweep_{_name}",
+        f"L-HiTS on {_name.upper()} for z in {tuple(LHITS_DIM_SWEEP[_name])} (L-HiTS Table 1, Fig. 6; z = "
+        f"{_s['latent_dim']} is lhits_{_name})",
+        {**_lhits_common(_s), "latent_dims": LHITS_DIM_SWEEP[_name],
+         "autoencoder": {**_ae, "latent_dim": None}, "levels": list(range(11)), "hidden": LHITS_RESNET_HIDDEN,
+         "train": LHITS_LEVEL_TRAIN},
+        _build_lhits_dim_sweep, _train_lhits_dim_sweep))
 del _name, _s, _ae
 # ============================== end of the L-HiTS entries ===============================
 

@@ -205,3 +205,22 @@ def test_state_interpolation_decodes_only_computed_states(gen):
     assert torch.allclose(latent.x, state.x, atol=1e-6)  # identity decoder: both interpolations agree
     with pytest.raises(ValueError, match="interpolate"):
         Latent(nn.Identity(), h.Hierarchy(levels), dec).forecast(x0, 10, interpolate="cubic")
+
+
+@pytest.mark.parametrize("system", ["fhn", "ks"])
+def test_latent_dimension_sweep_entry_is_the_main_entry_at_other_sizes(system):
+    """lhits_dim_sweep_* (Table 1, Fig. 6): the main L-HiTS recipe, only the latent size changes."""
+    from hitslite import zoo
+
+    main, sweep = zoo.ENTRIES[f"lhits_{system}"], zoo.ENTRIES[f"lhits_dim_sweep_{system}"]
+    dims = sweep.config["latent_dims"]
+    assert main.config["autoencoder"]["latent_dim"] not in dims and len(dims) == 5
+    for key in ("data", "levels", "hidden", "train", "seed", "dt"):
+        assert sweep.config[key] == main.config[key], key
+    module = sweep.build(sweep.config)
+    assert isinstance(module, zoo.LatentDimensionSweep) and list(module.keys()) == [f"z{z}" for z in dims]
+    for z in dims:
+        assert module[f"z{z}"].autoencoder.latent_dim == z and len(module[f"z{z}"]) == 11
+    x = torch.randn(3, main.config["state_dim"])
+    sum(s(x).pow(2).mean() for s in module).backward()
+    assert all(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in module.parameters())
