@@ -425,6 +425,23 @@ def fhn_initial_conditions(system=None, n: int = 6, seed: int = 0) -> torch.Tens
     return torch.stack(out)
 
 
+def _fhn_lattice_boltzmann(system, x0: torch.Tensor, *, dt: float, n_drop: int, save_every: int,
+                           n_steps: int) -> Trajectory:
+    """Lattice Boltzmann from ``x0`` (populations at equilibrium): ``n_drop`` steps dropped, then every
+    ``save_every``-th of ``n_steps * save_every`` steps saved (the first saved state follows the drop)."""
+    from .pde import LatticeBoltzmann
+    from .steppers import Repeated, rollout
+
+    lb = LatticeBoltzmann(system, dt)
+    with torch.no_grad():
+        carry = lb.init_carry(x0)
+        x = x0
+        if n_drop:
+            tr, carry = rollout(Repeated(lb, n_drop), x0, 1, carry=carry, return_carry=True)
+            x = tr.x[:, -1]
+        return rollout(Repeated(lb, save_every), x, n_steps, t0=n_drop * dt, carry=carry)
+
+
 def fhn_dataset(
     split: str,
     *,
@@ -446,8 +463,6 @@ def fhn_dataset(
     Fig. 7/34 test horizon). Returns float64 ``x [n_ic, n_steps + 1, 2, N]``, ``t`` the actual
     times (starting at ``t_drop``).
     """
-    from .pde import LatticeBoltzmann
-    from .steppers import Repeated, rollout
     from .systems import get_system
 
     if split not in SPLITS:
@@ -468,14 +483,8 @@ def fhn_dataset(
 
     def build() -> Trajectory:
         x0 = fhn_initial_conditions(system, 6, seed)[list(ics)]
-        lb = LatticeBoltzmann(system, dt)
-        with torch.no_grad():
-            carry = lb.init_carry(x0)
-            x = x0
-            if n_drop:
-                tr, carry = rollout(Repeated(lb, n_drop), x0, 1, carry=carry, return_carry=True)
-                x = tr.x[:, -1]
-            traj = rollout(Repeated(lb, save_every), x, n_steps, t0=n_drop * dt, carry=carry)
+        traj = _fhn_lattice_boltzmann(system, x0, dt=dt, n_drop=n_drop, save_every=save_every,
+                                      n_steps=n_steps)
         traj.meta = {"system": "fhn", "split": split, "ics": list(ics)}
         return traj
 
@@ -494,8 +503,6 @@ def fhn_splits(*, n_steps: int, save_every: int = 200, dt: float = 0.005, t_drop
     loop's Python overhead, not the batch, sets the cost, so this is far faster than one run per
     split and family.
     """
-    from .pde import LatticeBoltzmann
-    from .steppers import Repeated, rollout
     from .systems import get_system
 
     system = get_system("fhn") if system is None else system
@@ -514,14 +521,8 @@ def fhn_splits(*, n_steps: int, save_every: int = 200, dt: float = 0.005, t_drop
 
     def build() -> Trajectory:
         x0 = torch.cat([fhn_initial_conditions(system, n_ic, sd) for sd in seeds])
-        lb = LatticeBoltzmann(system, dt)
-        with torch.no_grad():
-            carry = lb.init_carry(x0)
-            x = x0
-            if n_drop:
-                tr, carry = rollout(Repeated(lb, n_drop), x0, 1, carry=carry, return_carry=True)
-                x = tr.x[:, -1]
-            traj = rollout(Repeated(lb, save_every), x, n_steps, t0=n_drop * dt, carry=carry)
+        traj = _fhn_lattice_boltzmann(system, x0, dt=dt, n_drop=n_drop, save_every=save_every,
+                                      n_steps=n_steps)
         traj.meta = {"system": "fhn", "seeds": seeds, "ics_per_family": n_ic}
         return traj
 
