@@ -37,7 +37,8 @@ from .neural import ResNetStepper
 from .systems import get_system
 from .train import fit_levels
 
-__all__ = ["ZooEntry", "ZooError", "ENTRIES", "zoo_dir", "load_pretrained", "load_or_train", "train_entry",
+__all__ = ["ZooEntry", "ZooError", "ENTRIES", "zoo_dir", "load_pretrained", "load_or_train", "retrained_dir",
+           "train_entry", "rewrite_weights",
            "verify", "read_manifest", "register_entry", "select_entry_levels", "load_selection", "write_weights"]
 
 WEIGHTS_FILE = "weights.pt"
@@ -67,6 +68,10 @@ class ZooEntry:
     train: Callable[..., tuple[nn.Module, dict]]
     #: a HiTS level set: after training, the coupled range is chosen on validation data (Sec. 2.3)
     selectable: bool = False
+    #: dtype the floating-point weights are stored in (``None``: as trained). ``"float16"`` halves the
+    #: files of a large entry; loading casts back to the built module's dtype. Not part of ``config``:
+    #: it changes how the weights are kept, not how they are trained.
+    storage_dtype: str | None = None
 
     @property
     def config_hash(self) -> str:
@@ -149,9 +154,15 @@ def _weight_files(files: dict) -> list[str]:
     return sorted(f for f in files if f == WEIGHTS_FILE or (f.startswith("weights-") and f.endswith(".pt")))
 
 
-def write_weights(folder: Path, state: dict[str, torch.Tensor]) -> dict[str, str]:
+def write_weights(folder: Path, state: dict[str, torch.Tensor], dtype: str | None = None) -> dict[str, str]:
     """Write ``state`` into ``folder`` as ``weights.pt``, or as shards of at most :data:`SHARD_BYTES`
-    (whole tensors, in state-dict order) when larger; atomic per file. Returns ``{file: sha256}``."""
+    (whole tensors, in state-dict order) when larger; atomic per file. With ``dtype`` (e.g.
+    ``"float16"``) floating-point tensors are stored in that dtype. Returns ``{file: sha256}``."""
+    if dtype is not None:
+        target = getattr(torch, dtype, None)
+        if not isinstance(target, torch.dtype) or not target.is_floating_point:
+            raise ValueError(f"dtype must name a floating torch dtype such as 'float16', got {dtype!r}")
+        state = {k: v.to(target) if v.is_floating_point() else v for k, v in state.items()}
     shards, current, size = [], {}, 0
     for key, tensor in state.items():
         nbytes = tensor.numel() * tensor.element_size()
@@ -208,7 +219,7 @@ def train_entry(name: str, *, device: torch.device | str | None = None, progress
     folder = Path(directory or zoo_dir()) / name
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
-    weight_files = write_weights(folder, state)
+    weight_files = write_weights(folder, state, entry.storage_dtype)
     manifest = {
         "entry": name,
         "description": entry.description,
@@ -216,6 +227,7 @@ def train_entry(name: str, *, device: torch.device | str | None = None, progress
         "config_hash": entry.config_hash,
         "data_recipe_hash": cache_key({"system": entry.config.get("system"), "data": entry.config.get("data")}),
         "files": weight_files,
+        "storage_dtype": entry.storage_dtype or "as trained",
         "metrics": metrics,
         "training_seconds": round(metrics.get("seconds", seconds), 1),
         "device": describe_device(device),
@@ -229,6 +241,24 @@ def train_entry(name: str, *, device: torch.device | str | None = None, progress
     if entry.selectable:
         select_entry_levels(name, directory=folder.parent, device=device)
     return module.eval()
+
+
+def rewrite_weights(name: str, *, directory: str | os.PathLike | None = None) -> dict:
+    """Store the verified weights of ``name`` again in the entry's :attr:`ZooEntry.storage_dtype`
+    (after that changed), updating the manifest's files and SHA-256; nothing is retrained and the
+    metrics stay as recorded. Returns the new manifest."""
+    entry = _entry(name)
+    module = load_pretrained(name, directory=directory)
+    folder = Path(directory or zoo_dir()) / name
+    manifest = read_manifest(name, directory)
+    state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+    others = {k: v for k, v in manifest["files"].items() if k not in _weight_files(manifest["files"])}
+    manifest["files"] = {**write_weights(folder, state, entry.storage_dtype), **others}  # e.g. selection.json
+    manifest["storage_dtype"] = entry.storage_dtype or "as trained"
+    text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
+    _atomic_write(folder / MANIFEST_FILE, lambda f: f.write(text.encode()))
+    verify(name, directory)
+    return manifest
 
 
 def select_entry_levels(name: str, *, directory: str | os.PathLike | None = None,
@@ -294,8 +324,15 @@ def load_or_train(name: str, *, retrain: bool = False, device: torch.device | st
             if (zoo_dir() / name).exists():  # present but broken or stale: never paper over that
                 raise
             print(f"{err}\nTraining {name!r} now instead.", file=sys.stderr)
-    module = train_entry(name, device=device, progress=progress, directory=cache_dir() / "zoo-retrained")
+    module = train_entry(name, device=device, progress=progress, directory=retrained_dir())
     return module.to(device or "cpu")
+
+
+def retrained_dir() -> Path:
+    """Where :func:`load_or_train` writes retrained entries (``<cache>/zoo-retrained``): pass it as
+    ``directory`` to :func:`load_pretrained` / :func:`read_manifest` (and to the benchmarks that load
+    from the zoo) to use retrained weights instead of the committed ones."""
+    return cache_dir() / "zoo-retrained"
 
 
 # ----------------------------------------------------------------------------------------
@@ -411,7 +448,7 @@ del _level
 # L-HiTS entries (issue 6): autoencoders, latent hierarchies and full-state HiTS baselines
 # on the FitzHugh–Nagumo and Kuramoto–Sivashinsky data of L-HiTS Sec. 4 (Tables 5–6).
 # ========================================================================================
-__all__ += ["lhits_data", "LatentHiTS", "AutoencoderSweep", "LatentDimensionSweep"]
+__all__ += ["lhits_data", "lhits_autoencoders", "LatentHiTS", "LatentDimensionSweep"]
 
 
 def _seeded(seed: int, make: Callable[[], nn.Module]) -> nn.Module:
@@ -440,8 +477,8 @@ def lhits_data(name: str) -> dict:
     ``[B, T, state_dim]`` (FHN: ``[u; v]``, 202 values)."""
     config = _entry(name).config
     if "state_dim" not in config or "system" not in config or config["system"] not in ("fhn", "ks"):
-        raise ValueError("name must be an L-HiTS entry (lhits_*, hits_full_*, lhits_ae_sweep_*, "
-                         f"lhits_dim_sweep_*), got {name!r}")
+        raise ValueError("name must be an L-HiTS entry (lhits_*, hits_full_*, lhits_dim_sweep_*), "
+                         f"got {name!r}")
     return _lhits_data(config)
 
 
@@ -488,12 +525,12 @@ def _fit_resnet_levels(module: nn.ModuleList, train, val, config: dict, *, workd
     settings = dict(config["train"])
     n_forward, starts = settings.pop("n_forward"), settings.pop("starts")
     by_k = dict(zip(config["levels"], module))
-    t0 = time.perf_counter()
     _, results = fit_levels(lambda dt: by_k[round(dt / train.dt).bit_length() - 1], train, val,
                             levels=config["levels"], n_forward=n_forward, starts=starts, seed=config["seed"],
                             progress=progress, checkpoint_dir=workdir, device=device, **settings)
     module.cpu()
-    return {"seconds": time.perf_counter() - t0,
+    # each level's own training time, accumulated over interrupted runs (a resumed level costs nothing now)
+    return {"seconds": sum(r.seconds for r in results),
             "levels": {f"NNTS {k} (dt={train.dt * 2**k:g})": r.as_dict()
                        for k, r in zip(config["levels"], results)}}
 
@@ -541,33 +578,6 @@ class LatentHiTS(nn.Module):
         return Latent(self.autoencoder, Hierarchy(list(self.levels)[lower : upper + 1]), self.autoencoder)
 
 
-class AutoencoderSweep(nn.ModuleDict):
-    """Autoencoders by latent size (keys ``"z1"``, ``"z2"`` ...).
-
-    Iterating yields each autoencoder as a stepper that holds its reconstruction,
-    ``x -> decode(encode(x))``, with step ``dt * 2^i`` for the i-th one — only so that generic zoo
-    checks (every parameter gets a gradient, forecasts stay finite) apply; use ``sweep["z2"]``.
-    """
-
-    def __init__(self, autoencoders: dict, dt: float):
-        super().__init__(autoencoders)
-        self.dt = dt
-
-    def __iter__(self):
-        from .neural import Latent
-        from .steppers import Stepper
-
-        class _Hold(Stepper):
-            def __init__(self, dt):
-                super().__init__()
-                self.dt = dt
-
-            def forward(self, z):
-                return z
-
-        return iter([Latent(ae, _Hold(self.dt * 2**i), ae) for i, ae in enumerate(self.values())])
-
-
 def _build_lhits(config: dict) -> nn.Module:
     """:class:`LatentHiTS`: an Autoencoder and ResNetStepper(z, dt 2^k) for k in ``levels``."""
     dt, z = config["dt"], config["autoencoder"]["latent_dim"]
@@ -611,26 +621,38 @@ def _train_full_hits(config: dict, *, workdir: Path, device, progress: bool):
     return module.cpu(), {**level_metrics, "selection": _selection_metrics(module, splits["val"])}
 
 
-def _build_ae_sweep(config: dict) -> nn.Module:
-    ae = config["autoencoder"]
-    return _seeded(config["seed"], lambda: AutoencoderSweep({
-        f"z{z}": _make_autoencoder(_state_shape(config), {**ae, "latent_dim": z})
-        for z in config["latent_dims"]},
-        config["dt"]))
+def lhits_autoencoders(system: str, *, retrain: bool = False, device: torch.device | str | None = None,
+                       directory: str | os.PathLike | None = None, progress: bool = True) -> dict:
+    """The L-HiTS autoencoders of ``system`` (``"fhn"`` or ``"ks"``) by latent size, ``{z: Autoencoder}``
+    for z in :data:`LHITS_SWEEP_DIMS` (L-HiTS Fig. 4A / 5A, Table 1), in eval mode on the CPU.
 
-
-def _train_ae_sweep(config: dict, *, workdir: Path, device, progress: bool):
-    """One autoencoder per latent size (L-HiTS Fig. 4A / 5A, Table 1)."""
+    By default they are the autoencoders of the zoo entries ``lhits_<system>`` and
+    ``lhits_dim_sweep_<system>`` (from ``directory``, default the committed zoo), so Chapter 8's
+    reconstruction errors belong to the same models as Table 1's forecasts. With ``retrain`` each
+    is trained again alone (minutes, not the hours of the latent levels), with the same recipe and
+    the same initial weights as inside those entries; checkpoints go to ``<cache>/zoo-work``.
+    """
+    if system not in LHITS_SYSTEMS:
+        raise ValueError(f"system must be one of {sorted(LHITS_SYSTEMS)}, got {system!r}")
+    name, sweep_name = f"lhits_{system}", f"lhits_dim_sweep_{system}"
+    if not retrain:
+        main = load_pretrained(name, directory=directory)
+        out = {main.autoencoder.latent_dim: main.autoencoder}
+        out.update({m.autoencoder.latent_dim: m.autoencoder
+                    for m in load_pretrained(sweep_name, directory=directory).values()})
+        return dict(sorted(out.items()))
+    config = ENTRIES[name].config
     splits = _lhits_data(config)
-    module = _build_ae_sweep(config)
-    t0 = time.perf_counter()
-    metrics = {}
-    for z in config["latent_dims"]:
-        ae = {**config["autoencoder"], "latent_dim": z}
-        metrics[f"z{z}"] = _fit_autoencoder(module[f"z{z}"], splits, ae,
-                                            workdir=workdir, tag=f"ae-z{z}", device=device, progress=progress,
-                                            seed=config["seed"])
-    return module.cpu(), {"seconds": time.perf_counter() - t0, "autoencoders": metrics}
+    out = {}
+    for z in LHITS_SWEEP_DIMS:
+        cz = _lhits_for_dim(config, z)
+        ae = _build_lhits(cz).autoencoder  # the initial weights the L-HiTS entry starts from
+        workdir = cache_dir() / "zoo-work" / f"lhits_autoencoder_{system}-{cache_key(cz)}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        _fit_autoencoder(ae, splits, cz["autoencoder"], workdir=workdir, tag=f"ae-z{z}",
+                         device=torch.device(device or "cpu"), progress=progress, seed=cz["seed"])
+        out[z] = ae.cpu().eval()
+    return out
 
 
 class LatentDimensionSweep(nn.ModuleDict):
@@ -721,18 +743,14 @@ for _name, _s in LHITS_SYSTEMS.items():
          "train": LHITS_LEVEL_TRAIN},
         _build_full_hits, _train_full_hits))
     register_entry(ZooEntry(
-        f"lhits_ae_sweep_{_name}",
-        f"Autoencoders for z in {tuple(LHITS_SWEEP_DIMS)} on {_name.upper()} (L-HiTS Fig. 4A / 5A, Table 1)",
-        {**_lhits_common(_s), "latent_dims": LHITS_SWEEP_DIMS, "autoencoder": {**_ae, "latent_dim": None}},
-        _build_ae_sweep, _train_ae_sweep))
-    register_entry(ZooEntry(
         f"lhits_dim_sweep_{_name}",
         f"L-HiTS on {_name.upper()} for z in {tuple(LHITS_DIM_SWEEP[_name])} (L-HiTS Table 1, Fig. 6; z = "
         f"{_s['latent_dim']} is lhits_{_name})",
         {**_lhits_common(_s), "latent_dims": LHITS_DIM_SWEEP[_name],
          "autoencoder": {**_ae, "latent_dim": None}, "levels": list(range(11)), "hidden": LHITS_RESNET_HIDDEN,
          "train": LHITS_LEVEL_TRAIN},
-        _build_lhits_dim_sweep, _train_lhits_dim_sweep))
+        _build_lhits_dim_sweep, _train_lhits_dim_sweep,
+        storage_dtype="float16"))  # 55 ResNets and 5 autoencoders: half-size files keep data/ < 50 MB
 del _name, _s, _ae
 # ============================== end of the L-HiTS entries ===============================
 
@@ -880,6 +898,8 @@ def main(argv: list[str] | None = None) -> int:
     p_select = sub.add_parser("select", help="choose the coupled levels of a HiTS level set on validation data")
     p_select.add_argument("entries", nargs="+")
     p_select.add_argument("--device", default=None)
+    p_rewrite = sub.add_parser("rewrite", help="store an entry's weights again in its storage dtype (no training)")
+    p_rewrite.add_argument("entries", nargs="+")
     p_verify = sub.add_parser("verify", help="check manifests and SHA-256 of entries (default: all present)")
     p_verify.add_argument("entries", nargs="*")
     args = parser.parse_args(argv)
@@ -894,6 +914,11 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             train_entry(name, device=args.device, progress=not args.quiet)
             print(f"trained {name}: {zoo_dir() / name}")
+        return 0
+    if args.command == "rewrite":
+        for name in args.entries:
+            m = rewrite_weights(name)
+            print(f"{name}: weights stored as {m['storage_dtype']} in {sorted(m['files'])}")
         return 0
     if args.command == "select":
         for name in args.entries:

@@ -191,3 +191,27 @@ def test_large_weights_are_sharded_and_each_shard_is_verified(tiny_entry, tmp_pa
     (folder / shards[-1]).write_bytes(bytes(data))
     with pytest.raises(zoo.ZooError, match="SHA-256"):
         zoo.load_pretrained(TINY, directory=tmp_path)
+
+
+def test_half_precision_storage_keeps_selection_and_loads_as_float32(trained):
+    """storage_dtype="float16" (used by the L-HiTS latent-size sweeps): `rewrite_weights` re-stores an
+    entry without retraining; the tensors halve, other files (selection.json) stay, loading casts back."""
+    import dataclasses
+
+    before = zoo.load_pretrained(TINY, directory=trained)
+    zoo.ENTRIES[TINY] = dataclasses.replace(zoo.ENTRIES[TINY], storage_dtype="float16")
+    try:
+        manifest = zoo.rewrite_weights(TINY, directory=trained)
+    finally:
+        zoo.ENTRIES[TINY] = dataclasses.replace(zoo.ENTRIES[TINY], storage_dtype=None)
+    assert manifest["storage_dtype"] == "float16" and set(manifest["files"]) == {"weights.pt", "selection.json"}
+    stored = torch.load(trained / TINY / "weights.pt", weights_only=True)
+    assert all(v.dtype == torch.float16 for v in stored.values() if v.is_floating_point())
+    assert 2 * sum(v.numel() * v.element_size() for v in stored.values()) == sum(
+        v.numel() * v.element_size() for v in before.state_dict().values())  # tiny files are mostly zip headers
+    after = zoo.load_pretrained(TINY, directory=trained)
+    zoo.load_selection(TINY, directory=trained)  # its SHA-256 still checks
+    for p, q in zip(before.parameters(), after.parameters()):
+        assert q.dtype == torch.float32 and torch.equal(q, p.half().float())
+    with pytest.raises(ValueError, match="dtype"):
+        zoo.write_weights(trained, {"w": torch.zeros(2)}, dtype="int8")
