@@ -10,7 +10,8 @@ written to ``benchmarks/results/ks_dt.json``.
 
 ``lhits``: L-HiTS against full-state multiscale HiTS on FHN and KS (L-HiTS Table 2, Tables 3–4):
 test error, prediction time measured side by side in one run, training time from the zoo
-manifests, and their ratios, written to ``benchmarks/results/lhits.json``.
+manifests, and their ratios; and the L-HiTS test error for each latent size (Table 1); written to
+``benchmarks/results/lhits.json``.
 
 ``led``: LED's multiscale forecasting (LED Figs. 7, 8, SI Figs. 34, 42) on FHN and KS with the zoo's
 models: for each schedule (latent only, and T_m / T_mu = rho for several T_m) the error (FHN: MNAD of
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import time
 from pathlib import Path
@@ -40,8 +42,8 @@ from .pde import ETDRK4, LatticeBoltzmann
 from .steppers import Repeated
 from .systems import get_system
 
-__all__ = ["bench_solvers", "ks_dt_convergence", "compare_lhits", "bench_lhits", "LHITS_PAPER",
-           "LHITS_SHORT_HORIZON", "bench_led", "bench_led_ablation", "main"]
+__all__ = ["bench_solvers", "ks_dt_convergence", "compare_lhits", "lhits_by_latent_dim", "bench_lhits",
+           "LHITS_PAPER", "LHITS_PAPER_TABLE1", "LHITS_SHORT_HORIZON", "bench_led", "bench_led_ablation", "main"]
 
 RESULTS = Path("benchmarks") / "results"
 
@@ -172,8 +174,34 @@ def _train_seconds(metrics: dict) -> float:
     return metrics["seconds"]
 
 
+def _windows(tr, n_steps: int):
+    """Every non-overlapping window of ``n_steps`` steps of every trajectory of ``tr``, as a batch of
+    trajectories (on an attractor every state is a fair start)."""
+    from .data import Trajectory
+
+    starts = range(0, tr.n_steps - n_steps + 1, n_steps)
+    x = torch.cat([tr.x[:, s : s + n_steps + 1] for s in starts])
+    return Trajectory(t=tr.t[: n_steps + 1], x=x, dt=tr.dt, meta=tr.meta)
+
+
+def _check_lhits_system(system) -> None:
+    if system not in LHITS_PAPER:
+        raise ValueError(f"system must be one of {sorted(LHITS_PAPER)}, got {system!r}")
+
+
+def _check_horizon(n_steps, test) -> None:
+    if n_steps is not None and (not isinstance(n_steps, int) or not 1 <= n_steps <= test.n_steps):
+        raise ValueError(f"n_steps must be an int in [1, {test.n_steps}] or None, got {n_steps!r}")
+
+
+def _mse(a, b) -> float:
+    e = float(((a - b) ** 2).mean())
+    return e if math.isfinite(e) else math.inf
+
+
 @torch.no_grad()
-def compare_lhits(system: str, *, repeats: int = 3, singles: bool = True, n_steps: int | None = None) -> dict:
+def compare_lhits(system: str, *, repeats: int = 3, singles: bool = True, n_steps: int | None = None,
+                  directory=None) -> dict:
     """L-HiTS vs full-state HiTS on the test split of ``system`` (``"fhn"`` or ``"ks"``), from the zoo.
 
     Both hierarchies use the levels chosen on validation data when they were trained (stored in
@@ -188,31 +216,24 @@ def compare_lhits(system: str, *, repeats: int = 3, singles: bool = True, n_step
     best of ``repeats`` runs, the models timed alternately in this call (L-HiTS also with
     ``interpolate="state"`` and with ``decode=False``, to split its time); training times are the
     zoo's (autoencoder + latent levels vs full-state levels). With ``singles`` every latent level
-    alone is scored too (Tables 3–4).
+    alone is scored too (Tables 3–4). ``directory``: the zoo folder to load from (default the
+    committed zoo; :func:`hitslite.zoo.retrained_dir` for a chapter's ``RETRAIN = True``).
     """
-    import math
-
     from . import zoo
     from .data import Trajectory
     from .multiscale import Hierarchy, select_levels
 
+    _check_lhits_system(system)
     lhits_name, full_name = f"lhits_{system}", f"hits_full_{system}"
-    model = zoo.load_pretrained(lhits_name)
-    full_levels = list(zoo.load_pretrained(full_name))
-    man_l, man_f = zoo.read_manifest(lhits_name), zoo.read_manifest(full_name)
+    model = zoo.load_pretrained(lhits_name, directory=directory)
+    full_levels = list(zoo.load_pretrained(full_name, directory=directory))
+    man_l, man_f = zoo.read_manifest(lhits_name, directory), zoo.read_manifest(full_name, directory)
     sel_l, sel_f = man_l["metrics"]["selection"], man_f["metrics"]["selection"]
     splits = zoo.lhits_data(lhits_name)
     test = splits["test"]
+    _check_horizon(n_steps, test)
     if n_steps is not None:
-        if not isinstance(n_steps, int) or not 1 <= n_steps <= test.n_steps:
-            raise ValueError(f"n_steps must be an int in [1, {test.n_steps}], got {n_steps!r}")
-
-        def windows(tr):  # every non-overlapping window of n_steps steps: all are starts on the attractor
-            starts = range(0, tr.n_steps - n_steps + 1, n_steps)
-            x = torch.cat([tr.x[:, s : s + n_steps + 1] for s in starts])
-            return Trajectory(t=tr.t[: n_steps + 1], x=x, dt=tr.dt, meta=tr.meta)
-
-        val, test = windows(splits["val"]), windows(test)
+        val, test = _windows(splits["val"], n_steps), _windows(test, n_steps)
         val_latent = Trajectory(t=val.t, x=model.autoencoder.encode(val.x), dt=val.dt)
         s_l, s_f = select_levels(list(model.levels), val_latent), select_levels(full_levels, val)
         sel_l, sel_f = {"lower": s_l.lower, "upper": s_l.upper}, {"lower": s_f.lower, "upper": s_f.upper}
@@ -221,10 +242,7 @@ def compare_lhits(system: str, *, repeats: int = 3, singles: bool = True, n_step
     lhits = model.hierarchy(sel_l["lower"], sel_l["upper"])
     full = Hierarchy(full_levels[sel_f["lower"] : sel_f["upper"] + 1])
 
-    def mse(a, b):
-        e = float(((a - b) ** 2).mean())
-        return e if math.isfinite(e) else math.inf
-
+    mse = _mse
     span = model.autoencoder.scale  # per-component range of the training data (the min-max scaling)
 
     def mse_scaled(a, b):  # in the units of min-max scaled data, as the reference code scores FHN
@@ -286,8 +304,79 @@ def compare_lhits(system: str, *, repeats: int = 3, singles: bool = True, n_step
     return record
 
 
+#: L-HiTS Table 1: MSE of the L-HiTS test forecast in the latent space and in the state space
+#: ("reconstruction"), for each latent size z.
+LHITS_PAPER_TABLE1 = {
+    "fhn": {1: (2.34e0, 2.44e-1), 2: (1.47e-3, 1.37e-4), 4: (2.42e-2, 2.20e-3), 6: (2.79e-2, 3.60e-3),
+            8: (2.13e-3, 2.88e-4), 10: (5.96e-3, 9.97e-4)},
+    "ks": {1: (6.79e1, 2.26e0), 2: (5.01e1, 2.41e0), 4: (4.73e1, 1.30e0), 6: (1.90e-2, 4.05e-3),
+           8: (1.35e-3, 1.50e-3), 10: (3.16e-3, 1.42e-3)},
+}
+
+
+def _lhits_by_dim_models(system: str, directory=None) -> dict:
+    """``{z: (LatentHiTS, selection)}`` for every latent size the zoo has for ``system``: the main
+    entry ``lhits_<system>`` and the sizes of ``lhits_dim_sweep_<system>``, each with the level range
+    chosen on validation data when it was trained."""
+    from . import zoo
+
+    name, sweep_name = f"lhits_{system}", f"lhits_dim_sweep_{system}"
+    main = zoo.load_pretrained(name, directory=directory)
+    out = {main.autoencoder.latent_dim: (main, zoo.read_manifest(name, directory)["metrics"]["selection"])}
+    sweep = zoo.load_pretrained(sweep_name, directory=directory)
+    by_dim = zoo.read_manifest(sweep_name, directory)["metrics"]["by_dim"]
+    for key, model in sweep.items():
+        out[model.autoencoder.latent_dim] = (model, by_dim[key]["selection"])
+    return dict(sorted(out.items()))
+
+
+@torch.no_grad()
+def lhits_by_latent_dim(system: str, *, n_steps: int | None = None, directory=None) -> dict:
+    """L-HiTS Table 1 and Fig. 6: the L-HiTS test forecast of ``system`` for each latent size z.
+
+    For every z the zoo has (the main entry and ``lhits_dim_sweep_<system>``), the hierarchy couples
+    the level range chosen on validation data (stored when it was trained; with ``n_steps``, chosen
+    again on the validation windows, as in :func:`compare_lhits`). Returned per z: ``latent_mse``
+    (forecast vs encoded test trajectories: in each z's own coordinates, so not comparable across
+    z), ``test_mse`` (decoded forecast vs the true states, Table 1's "reconstruction" column; also
+    ``test_mse_scaled`` in min-max units), ``autoencoder_mse`` (encode-decode of the true test
+    states: the floor no latent forecast goes below), and ``mse_per_step`` (Fig. 6: the state MSE at
+    each output time, over test trajectories and components, a tensor). ``times`` is the time grid.
+    ``directory`` as in :func:`compare_lhits`.
+    """
+    from . import zoo
+    from .data import Trajectory
+    from .multiscale import select_levels
+
+    _check_lhits_system(system)
+    splits = zoo.lhits_data(f"lhits_{system}")
+    val, test = splits["val"], splits["test"]
+    _check_horizon(n_steps, test)
+    if n_steps is not None:
+        val, test = _windows(val, n_steps), _windows(test, n_steps)
+    rows = {}
+    for z, (model, sel) in _lhits_by_dim_models(system, directory).items():
+        ae = model.autoencoder
+        if n_steps is not None:
+            chosen = select_levels(list(model.levels), Trajectory(t=val.t, x=ae.encode(val.x), dt=val.dt))
+            sel = {"lower": chosen.lower, "upper": chosen.upper}
+        pred = model.hierarchy(sel["lower"], sel["upper"]).forecast(test.x[:, 0], test.n_steps, dt=test.dt,
+                                                                     check_finite=False)
+        span = ae.scale
+        rows[z] = {"levels": [sel["lower"], sel["upper"]],
+                   "latent_mse": _mse(pred.meta["latent"].x, ae.encode(test.x)),
+                   "test_mse": _mse(pred.x, test.x), "test_mse_scaled": _mse(pred.x / span, test.x / span),
+                   "autoencoder_mse": _mse(ae(test.x), test.x),
+                   "mse_per_step": ((pred.x - test.x) ** 2).mean(dim=(0, 2))}
+    return {"system": system, "n_test_starts": test.batch_size, "n_steps": test.n_steps, "dt": test.dt,
+            "levels_chosen_on": ("validation, full horizon (zoo)" if n_steps is None
+                                 else f"validation, windows of {test.n_steps} steps"),
+            "times": test.t, "by_dim": rows, "paper": LHITS_PAPER_TABLE1[system]}
+
+
 def bench_lhits(systems=("fhn", "ks"), repeats: int = 3, verbose: bool = True) -> dict:
-    """:func:`compare_lhits` for each system, as one JSON-able record."""
+    """:func:`compare_lhits` and :func:`lhits_by_latent_dim` (without the per-step curves) for each
+    system and horizon, as one JSON-able record."""
     rows = {}
     runs = [(s, s, None) for s in systems]
     runs += [(f"{s}_short", s, LHITS_SHORT_HORIZON[s]) for s in systems if s in LHITS_SHORT_HORIZON]
@@ -303,9 +392,21 @@ def bench_lhits(systems=("fhn", "ks"), repeats: int = 3, verbose: bool = True) -
                   f"{ra['predict_hits_over_lhits']:.1f}x (paper {ra['paper_predict']:.1f}x), train ratio "
                   f"{ra['train_hits_over_lhits']:.2f}x (paper {ra['paper_train']:.2f}x); best single latent "
                   f"NNTS {r['best_single']['level']} MSE {r['best_single']['test_mse']:.2e}", flush=True)
+    table1 = {}
+    for key, s, n_steps in runs:
+        t = lhits_by_latent_dim(s, n_steps=n_steps)
+        del t["times"]
+        t["by_dim"] = {z: {k: v for k, v in row.items() if k != "mse_per_step"} for z, row in t["by_dim"].items()}
+        table1[key] = t
+        if verbose:
+            print(f"{key.upper()} by latent size (Table 1): " + "; ".join(
+                f"z={z} levels {row['levels']} latent {row['latent_mse']:.2e} state {row['test_mse']:.2e} "
+                f"(paper {t['paper'][z][0]:.2e}, {t['paper'][z][1]:.2e})" for z, row in t["by_dim"].items()),
+                flush=True)
     return {"benchmark": "lhits", "torch": torch.__version__, "python": platform.python_version(),
             "machine": platform.machine(), "cpu_threads": torch.get_num_threads(),
-            "device": describe_device("cpu"), "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "systems": rows}
+            "device": describe_device("cpu"), "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "systems": rows,
+            "by_latent_dim": table1}
 
 
 def _print_table(record: dict) -> None:

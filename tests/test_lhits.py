@@ -224,3 +224,67 @@ def test_latent_dimension_sweep_entry_is_the_main_entry_at_other_sizes(system):
     x = torch.randn(3, main.config["state_dim"])
     sum(s(x).pow(2).mean() for s in module).backward()
     assert all(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in module.parameters())
+
+
+@pytest.mark.real_cache
+def test_table1_rows_agree_with_compare_lhits_and_their_per_step_curves():
+    """lhits_by_latent_dim (Table 1, Fig. 6): every latent size of the zoo; at the main entry's size the
+    same forecast as compare_lhits; each row's MSE is the mean of its per-step curve (equal weights)."""
+    from hitslite import zoo
+    from hitslite.bench import LHITS_PAPER_TABLE1, _lhits_by_dim_models, compare_lhits, lhits_by_latent_dim
+
+    if not (zoo.zoo_dir() / "lhits_dim_sweep_fhn").exists():
+        pytest.skip("lhits_dim_sweep_fhn not in the zoo yet")
+    table = lhits_by_latent_dim("fhn")
+    assert sorted(table["by_dim"]) == sorted(LHITS_PAPER_TABLE1["fhn"]) == [1, 2, 4, 6, 8, 10]
+    main = compare_lhits("fhn", repeats=1, singles=False)
+    row = table["by_dim"][main["lhits"]["latent_dim"]]
+    assert row["levels"] == main["lhits"]["levels"]
+    assert row["test_mse"] == pytest.approx(main["lhits"]["test_mse"], rel=1e-6)
+    assert row["latent_mse"] == pytest.approx(main["lhits"]["latent_mse"], rel=1e-6)
+    for z, row in table["by_dim"].items():
+        curve = row["mse_per_step"]
+        assert curve.shape == (table["n_steps"] + 1,) and table["times"].shape == curve.shape
+        assert float(curve.double().mean()) == pytest.approx(row["test_mse"], rel=1e-4), z
+    x0 = zoo.lhits_data("lhits_fhn")["test"].x[:, 0]
+    for z, (model, _) in _lhits_by_dim_models("fhn").items():  # at t = 0 the forecast is decode(encode(x0))
+        with torch.no_grad():
+            first = float(((model.autoencoder(x0) - x0) ** 2).mean())
+        assert float(table["by_dim"][z]["mse_per_step"][0]) == pytest.approx(first, rel=1e-5), z
+    with pytest.raises(ValueError, match="n_steps"):
+        lhits_by_latent_dim("fhn", n_steps=0)
+    with pytest.raises(ValueError, match="system"):
+        lhits_by_latent_dim("lorenz")
+
+
+@pytest.mark.parametrize("system", ["fhn", "ks"])
+def test_autoencoders_retrained_alone_start_from_the_entries_initial_weights(system):
+    """zoo.lhits_autoencoders(retrain=True) trains each autoencoder alone (Chapter 8): it must start from
+    the same weights as the autoencoder inside lhits_<system> / lhits_dim_sweep_<system>."""
+    from hitslite import zoo
+
+    main, sweep = zoo.ENTRIES[f"lhits_{system}"], zoo.ENTRIES[f"lhits_dim_sweep_{system}"]
+    built = {main.config["autoencoder"]["latent_dim"]: main.build(main.config).autoencoder}
+    built.update({m.autoencoder.latent_dim: m.autoencoder for m in sweep.build(sweep.config).values()})
+    assert sorted(built) == zoo.LHITS_SWEEP_DIMS
+    for z, ae in built.items():
+        alone = zoo._build_lhits(zoo._lhits_for_dim(main.config, z)).autoencoder  # what retrain=True fits
+        assert all(torch.equal(a, b) for a, b in zip(alone.state_dict().values(), ae.state_dict().values())), z
+    with pytest.raises(ValueError, match="system"):
+        zoo.lhits_autoencoders("lorenz")
+
+
+@pytest.mark.real_cache
+def test_lhits_autoencoders_are_those_inside_the_lhits_entries():
+    from hitslite import zoo
+
+    if not (zoo.zoo_dir() / "lhits_dim_sweep_ks").exists():
+        pytest.skip("lhits_dim_sweep_ks not in the zoo yet")
+    aes = zoo.lhits_autoencoders("ks")
+    assert sorted(aes) == zoo.LHITS_SWEEP_DIMS
+    assert all(not ae.training for ae in aes.values())
+    main = zoo.load_pretrained("lhits_ks").autoencoder
+    assert all(torch.equal(a, b) for a, b in zip(aes[8].state_dict().values(), main.state_dict().values()))
+    sweep = zoo.load_pretrained("lhits_dim_sweep_ks")
+    assert all(torch.equal(a, b) for a, b in zip(aes[4].state_dict().values(),
+                                                  sweep["z4"].autoencoder.state_dict().values()))
