@@ -154,6 +154,11 @@ def _weight_files(files: dict) -> list[str]:
     return sorted(f for f in files if f == WEIGHTS_FILE or (f.startswith("weights-") and f.endswith(".pt")))
 
 
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    text = json.dumps(manifest, indent=2) + "\n"
+    _atomic_write(folder / MANIFEST_FILE, lambda f: f.write(text.encode()))
+
+
 def write_weights(folder: Path, state: dict[str, torch.Tensor], dtype: str | None = None) -> dict[str, str]:
     """Write ``state`` into ``folder`` as ``weights.pt``, or as shards of at most :data:`SHARD_BYTES`
     (whole tensors, in state-dict order) when larger; atomic per file. With ``dtype`` (e.g.
@@ -235,8 +240,7 @@ def train_entry(name: str, *, device: torch.device | str | None = None, progress
         "hitslite_version": hitslite.__version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
-    _atomic_write(folder / MANIFEST_FILE, lambda f: f.write(text.encode()))
+    _write_manifest(folder, manifest)
     shutil.rmtree(workdir, ignore_errors=True)
     if entry.selectable:
         select_entry_levels(name, directory=folder.parent, device=device)
@@ -255,8 +259,7 @@ def rewrite_weights(name: str, *, directory: str | os.PathLike | None = None) ->
     others = {k: v for k, v in manifest["files"].items() if k not in _weight_files(manifest["files"])}
     manifest["files"] = {**write_weights(folder, state, entry.storage_dtype), **others}  # e.g. selection.json
     manifest["storage_dtype"] = entry.storage_dtype or "as trained"
-    text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
-    _atomic_write(folder / MANIFEST_FILE, lambda f: f.write(text.encode()))
+    _write_manifest(folder, manifest)
     verify(name, directory)
     return manifest
 
@@ -293,8 +296,7 @@ def select_entry_levels(name: str, *, directory: str | os.PathLike | None = None
     body = json.dumps(record, indent=2) + "\n"
     _atomic_write(folder / SELECTION_FILE, lambda f: f.write(body.encode()))
     manifest["files"][SELECTION_FILE] = _sha256(folder / SELECTION_FILE)
-    text = json.dumps(manifest, indent=2) + "\n"
-    _atomic_write(folder / MANIFEST_FILE, lambda f: f.write(text.encode()))
+    _write_manifest(folder, manifest)
     return record
 
 
