@@ -23,12 +23,15 @@ only the trained read-out (``D x N``). :func:`match_hidden` inverts those formul
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from .steppers import Stepper
+from . import validate
+from .steppers import Stepper, check_state
+from .validate import positive_int as _positive_int
 
 __all__ = [
     "LSTMGenerator",
@@ -83,17 +86,12 @@ SEQUENCE_TASKS = {
 }
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
 def _check_sequence(x: torch.Tensor, dim: int, who: str) -> None:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{who}: x must be a torch.Tensor [batch, time, {dim}], got {type(x).__name__}")
     if x.ndim != 3 or x.shape[-1] != dim:
         raise ValueError(f"{who}: x must have shape [batch, time, {dim}], got {tuple(x.shape)}")
+    check_state(x)
 
 
 def _check_state(x: torch.Tensor, dim: int, who: str) -> None:
@@ -101,6 +99,7 @@ def _check_state(x: torch.Tensor, dim: int, who: str) -> None:
         raise TypeError(f"{who}: x must be a torch.Tensor [batch, {dim}], got {type(x).__name__}")
     if x.ndim != 2 or x.shape[-1] != dim:
         raise ValueError(f"{who}: x must have shape [batch, {dim}], got {tuple(x.shape)}")
+    check_state(x)
 
 
 # ----------------------------------------------------------------------------------------
@@ -126,7 +125,7 @@ class LSTMGenerator(Stepper):
     def __init__(self, dim: int, hidden: int, dt: float = 1.0):
         super().__init__()
         self.dim, self.hidden = _positive_int("dim", dim), _positive_int("hidden", hidden)
-        self.dt = float(dt)
+        self.dt = validate.positive_float("dt", dt)
         self.lstm = nn.LSTM(dim, hidden, batch_first=True)
         self.readout = nn.Linear(hidden, dim)
 
@@ -206,18 +205,17 @@ class EchoStateNetwork(Stepper):
         super().__init__()
         self.dim, self.units = _positive_int("dim", dim), _positive_int("units", units)
         _positive_int("degree", degree)
-        if not (
-            isinstance(spectral_radius, (int, float))
-            and math.isfinite(spectral_radius)
-            and spectral_radius > 0
-        ):
-            raise ValueError(f"spectral_radius must be a positive finite number, got {spectral_radius!r}")
-        if not 0 < leak <= 1:
-            raise ValueError(f"leak must be in (0, 1], got {leak!r}")
+        spectral_radius = validate.positive_float("spectral_radius", spectral_radius)
+        if isinstance(leak, bool) or not isinstance(leak, (int, float)) or not 0 < leak <= 1:
+            raise ValueError(f"leak must be a number in (0, 1], got {leak!r}")
+        input_scale = validate.nonnegative_float("input_scale", input_scale)
+        bias_scale = validate.nonnegative_float("bias_scale", bias_scale)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed must be an int, got {seed!r}")
         self.spectral_radius, self.leak, self.dt, self.seed = (
-            float(spectral_radius),
+            spectral_radius,
             float(leak),
-            float(dt),
+            validate.positive_float("dt", dt),
             seed,
         )
         gen = torch.Generator().manual_seed(seed)
@@ -286,8 +284,9 @@ class EchoStateNetwork(Stepper):
         _check_sequence(x, self.dim, "EchoStateNetwork.fit_readout")
         if x.shape[1] < 2:
             raise ValueError(f"fit_readout needs at least 2 time steps, got x of shape {tuple(x.shape)}")
-        if not (isinstance(ridge, (int, float)) and ridge >= 0):
+        if isinstance(ridge, bool) or not isinstance(ridge, (int, float)) or not 0 <= ridge < math.inf:
             raise ValueError(f"ridge must be a non-negative number, got {ridge!r}")
+        validate.finite_tensor("x", x)
         if isinstance(washout, bool) or not isinstance(washout, int) or not 0 <= washout < x.shape[1] - 1:
             raise ValueError(f"washout must be an int in [0, {x.shape[1] - 2}], got {washout!r}")
         r = self.states(x[:, :-1])[:, washout:].reshape(-1, self.units).double()
@@ -341,14 +340,16 @@ class ClockworkRNN(Stepper):
     def __init__(self, dim: int, hidden: int, periods: Sequence[int] = (1, 4, 16, 64, 256), dt: float = 1.0):
         super().__init__()
         self.dim, self.hidden = _positive_int("dim", dim), _positive_int("hidden", hidden)
-        periods = [int(p) for p in periods]
-        if not periods or any(p < 1 for p in periods) or periods != sorted(set(periods)):
+        periods = list(periods)
+        integers = all(isinstance(p, numbers.Integral) and not isinstance(p, bool) and p >= 1 for p in periods)
+        if not periods or not integers or periods != sorted(set(periods)):
             raise ValueError(f"periods must be strictly increasing positive ints, got {periods!r}")
+        periods = [int(p) for p in periods]
         if hidden % len(periods):
             raise ValueError(
                 f"hidden ({hidden}) must be a multiple of the number of modules ({len(periods)})"
             )
-        self.periods, self.dt = tuple(periods), float(dt)
+        self.periods, self.dt = tuple(periods), validate.positive_float("dt", dt)
         size = hidden // len(periods)
         unit_period = torch.tensor(periods).repeat_interleave(size)
         self.register_buffer("unit_period", unit_period, persistent=False)

@@ -12,6 +12,8 @@ import random
 import numpy as np
 import torch
 
+from .validate import nonnegative_int
+
 __all__ = ["default_device", "seed_everything", "DEFAULT_DTYPE", "describe_device"]
 
 #: Neural steppers train in float32 (speed); ground truth and classical steppers are tested in
@@ -22,12 +24,45 @@ DEFAULT_DTYPE = torch.float32
 def default_device() -> torch.device:
     """The device chapters and scripts should use: CUDA when available, else CPU.
 
-    Set ``HITSLITE_DEVICE=cpu`` (or ``cuda:1`` ...) to override.
+    Set ``HITSLITE_DEVICE=cpu`` (or ``cuda``, ``cuda:1`` ...) to override. An override is a request,
+    not a hint: a device that this machine does not have is an error, not a silent fallback to the
+    CPU (which would make a "GPU" run quietly take hours, or time the wrong device). Raises
+
+    * ``ValueError`` if ``HITSLITE_DEVICE`` is not a device name torch understands (``"gpu"``);
+    * ``RuntimeError`` if it names a device that is not available here (``cuda`` without a CUDA
+      build or GPU, ``cuda:1`` on a one-GPU machine, ``mps`` off Apple silicon). Unset the variable
+      (or set ``HITSLITE_DEVICE=cpu``) to run on the CPU.
     """
-    requested = os.environ.get("HITSLITE_DEVICE")
+    requested = os.environ.get("HITSLITE_DEVICE", "").strip()
     if requested:
-        return torch.device(requested)
+        return _requested_device(requested)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _requested_device(requested: str) -> torch.device:
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, ValueError, TypeError) as err:
+        raise ValueError(f"HITSLITE_DEVICE must name a torch device such as 'cpu', 'cuda' or 'cuda:1', "
+                         f"got {requested!r} ({err})") from None
+    unset = "unset HITSLITE_DEVICE (or set HITSLITE_DEVICE=cpu) to run on the CPU"
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"HITSLITE_DEVICE={requested!r} asks for CUDA, but CUDA is not available on "
+                               f"this machine (torch {torch.__version__}, CUDA build: {torch.version.cuda}); "
+                               f"{unset}")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise RuntimeError(f"HITSLITE_DEVICE={requested!r} asks for GPU {device.index}, but this machine "
+                               f"has {count} (indices 0..{count - 1}); {unset}")
+    elif device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise RuntimeError(f"HITSLITE_DEVICE={requested!r} asks for MPS, which is not available here; "
+                               f"{unset}")
+    elif device.type != "cpu":
+        raise ValueError(f"HITSLITE_DEVICE must be 'cpu', 'cuda', 'cuda:<index>' or 'mps', got {requested!r}")
+    return device
 
 
 def describe_device(device: torch.device | str | None = None) -> str:
@@ -45,8 +80,7 @@ def seed_everything(seed: int) -> torch.Generator:
     and takes explicit ``generator``/``seed`` arguments instead. Returns a CPU ``torch.Generator``
     seeded with the same value, for passing on explicitly.
     """
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = nonnegative_int("seed", seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - seeding the global generator is this function's job
     torch.manual_seed(seed)

@@ -30,9 +30,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import validate
 from .data import Trajectory
 from .neural import _coordinate_map, _register_coordinates
-from .steppers import Stepper, assert_finite
+from .steppers import Stepper, assert_finite, check_state
+from .validate import nonnegative_int as _nonneg_int
 
 __all__ = ["LED", "measure_speedup"]
 
@@ -40,12 +42,6 @@ __all__ = ["LED", "measure_speedup"]
 def _sync(x: torch.Tensor) -> None:
     if x.is_cuda:
         torch.cuda.synchronize(x.device)
-
-
-def _nonneg_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
-    return value
 
 
 class LED(nn.Module):
@@ -103,6 +99,10 @@ class LED(nn.Module):
         if self.state_shape is not None and tuple(x_warm.shape[2:]) != tuple(self.state_shape):
             raise ValueError(f"x_warm must have shape [batch, W, {', '.join(map(str, self.state_shape))}] "
                              f"(the encoder's state shape), got {tuple(x_warm.shape)}")
+        if x_warm.shape[0] < 1:
+            raise ValueError(f"x_warm must hold at least one trajectory (a non-empty batch), got "
+                             f"{tuple(x_warm.shape)}")
+        check_state(x_warm, name="x_warm")
 
     def warm_up(self, x_warm: torch.Tensor, *, latent: torch.Tensor | None = None):
         """Teacher-force the cell on the encoded warm-up states (Fig. 1).
@@ -154,6 +154,7 @@ class LED(nn.Module):
         """
         self._check_warm(x_warm)
         n_steps = _nonneg_int("n_steps", n_steps)
+        t0 = validate.finite_float("t0", t0)
         macro_steps = _nonneg_int("macro_steps", macro_steps)
         micro_steps = _nonneg_int("micro_steps", micro_steps)
         if macro_steps == 0 and micro_steps == 0:
@@ -272,8 +273,8 @@ def measure_speedup(led: LED, micro: Stepper, x_warm: torch.Tensor, n_steps: int
     n_steps = _nonneg_int("n_steps", n_steps)
     if n_steps == 0:
         raise ValueError("n_steps must be positive to time anything")
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
+    repeats = validate.positive_int("repeats", repeats)
+    led._check_warm(x_warm)
     x0 = x_warm[:, -1]
     horizon = n_steps * led.dt
     t_micro, t_led = math.inf, math.inf

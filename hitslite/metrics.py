@@ -28,6 +28,7 @@ import numbers
 import numpy as np
 import torch
 
+from . import validate
 from .data import Trajectory
 
 __all__ = [
@@ -390,8 +391,7 @@ def dominant_period(signal, dt: float) -> np.ndarray:
     x = np.asarray(signal.detach().cpu() if isinstance(signal, torch.Tensor) else signal, dtype=np.float64)
     if x.ndim < 1 or x.shape[-1] < 8:
         raise ValueError(f"signal must have shape [..., T >= 8], got {x.shape}")
-    if not (isinstance(dt, (int, float)) and dt > 0):
-        raise ValueError(f"dt must be a positive float, got {dt!r}")
+    dt = validate.positive_float("dt", dt)
     n = x.shape[-1]
     x = (x - x.mean(-1, keepdims=True)) * np.hanning(n)
     amp = np.abs(np.fft.rfft(x, axis=-1))
@@ -417,14 +417,19 @@ def analogue_error(coords: torch.Tensor, states: torch.Tensor, stride: int, *, n
     is a function of the coordinates; a value that grows with ``stride`` far faster than a smooth flow
     map's error says that states with the same coordinates part ways: the coordinates are not a state.
     """
-    if coords.ndim != 3 or states.shape[:2] != coords.shape[:2]:
+    validate.tensor("coords", coords, "[B, T, d]")
+    validate.tensor("states", states, "[B, T, *S]")
+    if coords.ndim != 3 or states.ndim < 2 or states.shape[:2] != coords.shape[:2]:
         raise ValueError(f"coords must be [B, T, d] and states [B, T, ...] with the same B, T; got "
                          f"{tuple(coords.shape)} and {tuple(states.shape)}")
     n_b, n_t = coords.shape[:2]
     if isinstance(stride, bool) or not isinstance(stride, int) or not 1 <= stride < n_t:
         raise ValueError(f"stride must be an int in [1, {n_t}), got {stride!r}")
-    if isinstance(n_queries, bool) or not isinstance(n_queries, int) or n_queries < 1:
-        raise ValueError(f"n_queries must be a positive int, got {n_queries!r}")
+    n_queries = validate.positive_int("n_queries", n_queries)
+    exclude = validate.nonnegative_int("exclude", exclude)
+    chunk = validate.positive_int("chunk", chunk)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     n = n_t - stride
     pts = coords[:, :n].reshape(n_b * n, -1).double()
     future = states[:, stride:].reshape(n_b * n, -1).double()

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from . import validate
 from .data import Trajectory
-from .steppers import ForecastDivergedError, Stepper, assert_finite
+from .steppers import ForecastDivergedError, Stepper, assert_finite, check_state
 
 __all__ = ["Hierarchy", "ScheduleStage", "select_levels", "LevelSelection", "integer_ratio", "compare_levels",
            "LevelComparison", "compare_hybrids"]
@@ -29,6 +30,7 @@ __all__ = ["Hierarchy", "ScheduleStage", "select_levels", "LevelSelection", "int
 
 def integer_ratio(coarse: float, fine: float, what: str = "step size") -> int:
     """``coarse / fine`` as an int, or ``ValueError`` if it is not (relative tolerance 1e-9)."""
+    coarse, fine = validate.positive_float(what, coarse), validate.positive_float("the finer step size", fine)
     r = coarse / fine
     n = round(r)
     if n < 1 or abs(r - n) > 1e-9 * max(1.0, r):
@@ -81,12 +83,19 @@ class Hierarchy(nn.Module):
         for i, s in enumerate(levels):
             if not hasattr(s, "dt") or not callable(s):
                 raise TypeError(f"levels[{i}] is not a stepper (needs .dt and __call__), got {type(s).__name__}")
+            validate.positive_float(f"levels[{i}].dt", s.dt)
         levels.sort(key=lambda s: -s.dt)
         dts = [s.dt for s in levels]
-        if len(set(round(d / dts[-1]) for d in dts)) != len(dts):
+        fine = dts[-1]
+        for d in dts:  # first: every ratio an integer (else 0.012 and 0.01 would look "repeated")
+            r = d / fine
+            if abs(r - round(r)) > 1e-9 * max(1.0, r):
+                raise ValueError(
+                    f"step sizes must be integer multiples of the finest one ({fine:g}): {d:g} is not an "
+                    f"integer multiple of {fine:g} (ratio {r:.6g}); levels have step sizes {dts}"
+                )
+        if len(set(round(d / fine) for d in dts)) != len(dts):
             raise ValueError(f"levels have repeated step sizes {dts}; give one stepper per step size")
-        for d in dts:
-            integer_ratio(d, dts[-1])
         self.levels = nn.ModuleList(levels)
 
     @property
@@ -111,11 +120,8 @@ class Hierarchy(nn.Module):
         ``K_i = floor((stride_{i-1} - 1) / stride_i)`` steps from every known state. Stages
         depend only on sizes, so they can be inspected (Fig. 3) without running a model.
         """
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-            raise ValueError(f"n_steps must be a positive int, got {n_steps!r}")
-        h = self.dt if dt is None else float(dt)
-        if not (h > 0 and math.isfinite(h)):
-            raise ValueError(f"dt must be a positive number, got {dt!r}")
+        n_steps = validate.positive_int("n_steps", n_steps)
+        h = self.dt if dt is None else validate.positive_float("dt", dt)
         strides = [integer_ratio(d, h) for d in self.dts]
         n_ext = math.ceil(n_steps / strides[0]) * strides[0]
         known = {0}
@@ -146,7 +152,8 @@ class Hierarchy(nn.Module):
         if not isinstance(x0, torch.Tensor) or x0.ndim < 2:
             raise ValueError(f"x0 must be a tensor of shape [batch, *state], got "
                              f"{tuple(x0.shape) if isinstance(x0, torch.Tensor) else type(x0).__name__}")
-        h = self.dt if dt is None else float(dt)
+        check_state(x0, name="x0")
+        h = self.dt if dt is None else validate.positive_float("dt", dt)
         stages = self.schedule(n_steps, h)
         B, S = x0.shape[0], x0.shape[1:]
         n_ext = stages[0].n_substeps * stages[0].stride  # the coarsest level covers [0, n_ext] ⊇ [0, n_steps]
@@ -218,6 +225,20 @@ class LevelSelection:
         return f"LevelSelection(levels {self.lower}-{self.upper}, val MSE {self.error:.3e})"
 
 
+def _check_reference(name: str, traj) -> Trajectory:
+    """A validation/test set: a non-empty, finite, floating-point Trajectory with at least one step."""
+    if not isinstance(traj, Trajectory):
+        raise TypeError(f"{name} must be a hitslite.data.Trajectory [batch, time, *state], "
+                        f"got {type(traj).__name__}")
+    validate.nonempty_batch(f"{name}.x", traj.x)
+    if traj.n_steps < 1:
+        raise ValueError(f"{name} must have at least 2 time samples (a forecast horizon), "
+                         f"got shape {tuple(traj.x.shape)}")
+    validate.floating_tensor(f"{name}.x", traj.x)
+    validate.finite_tensor(f"{name}.x", traj.x)
+    return traj
+
+
 def _forecast_mse(levels: Sequence[Stepper], val: Trajectory) -> float:
     h = Hierarchy(levels)
     param = next(h.parameters(), None)  # neural levels: start in their device and dtype
@@ -238,11 +259,13 @@ def select_levels(steppers: Sequence[Stepper], val: Trajectory) -> LevelSelectio
     index ``l`` minimising that of ``steppers[l..u]``. Ties go to the larger index (as the HiTS
     code). The MSE is the mean over trajectories, output steps and state components of the
     squared forecast error from ``val.x[:, 0]`` over ``val.n_steps`` steps of ``val.dt``; a
-    diverging candidate scores ``inf``.
+    diverging candidate scores ``inf``. ``val`` must be a non-empty, finite Trajectory
+    (``ValueError`` otherwise: NaN in the data would make every candidate look diverged).
     """
     steppers = list(steppers)
     if not steppers:
         raise ValueError("steppers must not be empty")
+    _check_reference("val", val)
     dts = [s.dt for s in steppers]
     if dts != sorted(dts):
         raise ValueError(f"steppers must be ordered finest first (increasing dt), got dts {dts}")
@@ -285,12 +308,23 @@ class LevelComparison:
 def compare_levels(levels: Sequence[Stepper], test: Trajectory, lower: int, upper: int, *,
                    repeats: int = 1) -> LevelComparison:
     """Forecast ``test`` from its initial states with each of ``levels`` alone (finest first, NNTS
-    order) and with the hierarchy ``levels[lower..upper]``, on the test grid; see :class:`LevelComparison`."""
+    order) and with the hierarchy ``levels[lower..upper]``, on the test grid; see :class:`LevelComparison`.
+
+    ``test`` must be a non-empty, finite Trajectory; ``0 <= lower <= upper < len(levels)``.
+    """
     import time
 
     from .metrics import integrated_mse, mse_per_step
 
     levels = list(levels)
+    if not levels:
+        raise ValueError("levels must not be empty")
+    _check_reference("test", test)
+    lower, upper = validate.nonnegative_int("lower", lower), validate.nonnegative_int("upper", upper)
+    if not lower <= upper < len(levels):
+        raise ValueError(f"lower and upper must satisfy 0 <= lower <= upper < len(levels) = {len(levels)}, "
+                         f"got lower={lower}, upper={upper}")
+    repeats = validate.positive_int("repeats", repeats)
     param = next((p for s in levels for p in s.parameters()), None)
     x0 = test.x[:, 0] if param is None else test.x[:, 0].to(device=param.device, dtype=param.dtype)
 
@@ -343,6 +377,8 @@ def compare_hybrids(system, coarse: Stepper, test: Trajectory, ks=range(5), *, r
     from .metrics import integrated_mse, mse_per_step
     from .steppers import RK4, rollout
 
+    _check_reference("test", test)
+    repeats = validate.positive_int("repeats", repeats)
     param = next(coarse.parameters(), None)
     x0 = test.x[:, 0] if param is None else test.x[:, 0].to(param.device)  # RK4 in float64
     out = []

@@ -42,7 +42,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from . import validate
 from .neural import ACTIVATIONS, MLP
+from .validate import int_at_least as _count
+from .validate import nonnegative_float as _nonnegative
+from .validate import positive_int as _positive_int
 
 __all__ = [
     "Autoencoder", "PCA", "reconstruction_loss", "TABLE5_FHN_HIDDEN", "TABLE6_KS_HIDDEN",
@@ -69,18 +73,21 @@ def _shape(state_shape, name: str = "state_shape") -> tuple[int, ...]:
     return shape
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
 def _check_state(x, shape: tuple[int, ...], who: str) -> None:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if x.ndim < len(shape) or tuple(x.shape[x.ndim - len(shape):]) != shape:
         raise ValueError(f"x must have shape [..., {', '.join(map(str, shape))}] for this {who}, "
                          f"got {tuple(x.shape)}")
+
+
+def _check_training_states(x, shape: tuple[int, ...], who: str) -> torch.Tensor:
+    """Training states ``x [..., *S]`` for a fit: the right shape, at least one state, all finite
+    (one NaN in a min, max, mean or SVD would poison every later encode)."""
+    _check_state(x, shape, who)
+    validate.nonempty_batch("x", x.reshape(-1, *shape))
+    validate.finite_tensor("x", x)
+    return x
 
 
 class _Coordinates(nn.Module):
@@ -90,8 +97,9 @@ class _Coordinates(nn.Module):
     latent_dim: int
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Restriction (L-HiTS eq. 7): ``x [..., *S] -> z [..., latent_dim]``."""
+        """Restriction (L-HiTS eq. 7): ``x [..., *S] -> z [..., latent_dim]`` (floating point)."""
         _check_state(x, self.state_shape, type(self).__name__)
+        validate.floating_tensor("x", x)
         lead = x.shape[: x.ndim - len(self.state_shape)]
         flat = x.reshape(-1, math.prod(self.state_shape))
         return self._encode_flat(flat).reshape(*lead, self.latent_dim)
@@ -102,6 +110,7 @@ class _Coordinates(nn.Module):
             raise TypeError(f"z must be a torch.Tensor, got {type(z).__name__}")
         if z.ndim < 1 or z.shape[-1] != self.latent_dim:
             raise ValueError(f"z must have shape [..., {self.latent_dim}], got {tuple(z.shape)}")
+        validate.floating_tensor("z", z)
         lead = z.shape[:-1]
         return self._decode_flat(z.reshape(-1, self.latent_dim)).reshape(*lead, *self.state_shape)
 
@@ -154,8 +163,9 @@ class Autoencoder(_Coordinates):
         """Fit the min-max scaling on training states ``x [..., *S]`` (per component); returns self.
 
         Components that never change get scale 1, so they map to 0 instead of dividing by zero.
+        ``x`` must hold at least one state and be finite (``ValueError`` otherwise).
         """
-        _check_state(x, self.state_shape, "Autoencoder")
+        _check_training_states(x, self.state_shape, "Autoencoder")
         flat = x.reshape(-1, math.prod(self.state_shape)).to(self.shift)
         lo, hi = flat.min(dim=0).values, flat.max(dim=0).values
         span = hi - lo
@@ -214,8 +224,8 @@ class PCA(_Coordinates):
 
     @torch.no_grad()
     def fit(self, x: torch.Tensor) -> PCA:
-        """Fit on training states ``x [..., *S]`` (all leading axes are samples); returns self."""
-        _check_state(x, self.state_shape, "PCA")
+        """Fit on training states ``x [..., *S]`` (all leading axes are samples, all finite); returns self."""
+        _check_training_states(x, self.state_shape, "PCA")
         flat = x.reshape(-1, math.prod(self.state_shape)).to(torch.float64)
         if flat.shape[0] < 2:
             raise ValueError(f"x must hold at least 2 states to fit a PCA, got {flat.shape[0]}")
@@ -302,24 +312,10 @@ MDN_EPS = 1e-6
 _V_MAX = math.log(math.e - 1.0)
 
 
-def _count(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        kind = "positive" if minimum == 1 else f">= {minimum}"
-        raise ValueError(f"{name} must be an int {kind}, got {value!r}")
-    return value
-
-
 def _check_activation(activation) -> str:
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     return activation
-
-
-def _nonnegative(name: str, value) -> float:
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not number or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
 
 
 def _box(low, high, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -432,9 +428,11 @@ class _ScaledAutoencoder(_Coordinates):
         """Fit the data scaling on training states ``x [..., *S]`` (per component); returns self.
 
         ``"standard"``: shift = mean, scale = standard deviation (population, ``correction=0``);
-        ``"minmax"``: shift = min, scale = max - min. Constant components get scale 1.
+        ``"minmax"``: shift = min, scale = max - min. Constant components get scale 1. ``x`` must
+        hold at least one state and be finite (``ValueError`` otherwise: one NaN would make every
+        later encode NaN).
         """
-        _check_state(x, self.state_shape, type(self).__name__)
+        _check_training_states(x, self.state_shape, type(self).__name__)
         flat = x.reshape(-1, math.prod(self.state_shape)).to(self.shift)
         if self.scaling == "standard":
             shift, spread = flat.mean(dim=0), flat.std(dim=0, correction=0)

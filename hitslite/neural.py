@@ -8,7 +8,9 @@
   whose hidden state rides in the carry, and a linear read-out of the next latent state.
 
 Neural steppers compute in their parameters' dtype (float32 by default) and return the input's
-dtype, so they mix with float64 classical steppers inside a hybrid hierarchy.
+dtype, so they mix with float64 classical steppers inside a hybrid hierarchy. The input must be
+floating point: an integer state raises ``TypeError`` (casting the output back to an integer
+dtype would truncate the step to nothing).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .steppers import Stepper
+from . import validate
+from .steppers import Stepper, check_state
 
 __all__ = ["MLP", "ResNetStepper", "ResNetStack", "Latent", "RecurrentStepper", "ACTIVATIONS"]
 
@@ -70,17 +73,17 @@ class ResNetStepper(Stepper):
                  activation: str = "relu"):
         super().__init__()
         shape = (state_shape,) if isinstance(state_shape, int) else tuple(state_shape)
-        if not shape or any(not isinstance(s, int) or s < 1 for s in shape):
+        if not shape or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
             raise ValueError(f"state_shape must be a positive int or tuple of them, got {state_shape!r}")
-        if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not math.isfinite(dt) or dt <= 0:
-            raise ValueError(f"dt must be a positive finite number, got {dt!r}")
         self.state_shape = shape
-        self.dt = float(dt)
+        self.dt = validate.positive_float("dt", dt)
         dim = math.prod(shape)
         self.increment = MLP([dim, *hidden, dim], activation)
         self.hidden = tuple(hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One step ``x [B, *S] -> x + F̂(x) [B, *S]``, in the input's dtype (floating point)."""
+        check_state(x)
         if tuple(x.shape[1:]) != self.state_shape:
             raise ValueError(
                 f"ResNetStepper expects states of shape [batch, {', '.join(map(str, self.state_shape))}], "
@@ -132,6 +135,7 @@ class ResNetStack(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x [L, N, *S] -> [L, N, *S]``: one step of every level on its own batch."""
+        check_state(x)
         L, N = x.shape[:2]
         if L != len(self) or tuple(x.shape[2:]) != self.state_shape:
             raise ValueError(f"ResNetStack expects [{len(self)}, N, {', '.join(map(str, self.state_shape))}], "
@@ -240,12 +244,14 @@ class Latent(Stepper):
     def init_carry(self, x: torch.Tensor):
         """``(z, inner carry)`` with ``z = encode(x)``: the latent state rides in the carry."""
         self._single("init_carry")
+        check_state(x)
         z = self._encode(x)
         return (z, self.inner.init_carry(z))
 
     def step(self, x: torch.Tensor, carry=None):
         """One latent step: ``(x [B, *S], (z, c)) -> (decode(z') [B, *S], (z', c'))``."""
         self._single("step")
+        check_state(x)
         if carry is None:
             carry = self.init_carry(x)
         z, inner_carry = carry
@@ -280,6 +286,7 @@ class Latent(Stepper):
         if not isinstance(x0, torch.Tensor) or x0.ndim < 2:
             raise ValueError(f"x0 must be a tensor of shape [batch, *state], got "
                              f"{tuple(x0.shape) if isinstance(x0, torch.Tensor) else type(x0).__name__}")
+        check_state(x0, name="x0")
         inner = self.inner if self._is_hierarchy() else Hierarchy([self.inner])
         z0 = self._encode(x0)
         latent = inner.forecast(z0, n_steps, dt=dt, check_finite=check_finite)
@@ -352,19 +359,17 @@ class RecurrentStepper(Stepper):
     def __init__(self, latent_dim: int, hidden: int = 32, *, cell: str = "lstm", layers: int = 1,
                  dt: float = 1.0, output: str = "bounded"):
         super().__init__()
-        for name, value in (("latent_dim", latent_dim), ("hidden", hidden), ("layers", layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        latent_dim = validate.positive_int("latent_dim", latent_dim)
+        hidden = validate.positive_int("hidden", hidden)
+        layers = validate.positive_int("layers", layers)
         if cell not in ("lstm", "gru"):
             raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
         if output not in ("bounded", "linear", "residual"):
             raise ValueError(f"output must be 'bounded' (0.5 + 0.5 tanh on min-max scaled latents), "
                              f"'linear' (eq. 16 on standardised latents) or 'residual' (z + scaled "
                              f"increment), got {output!r}")
-        if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not math.isfinite(dt) or dt <= 0:
-            raise ValueError(f"dt must be a positive finite number, got {dt!r}")
         self.latent_dim, self.hidden, self.layers = latent_dim, hidden, layers
-        self.cell_type, self.output, self.dt = cell, output, float(dt)
+        self.cell_type, self.output, self.dt = cell, output, validate.positive_float("dt", dt)
         rnn = nn.LSTM if cell == "lstm" else nn.GRU
         self.rnn = rnn(latent_dim, hidden, num_layers=layers, batch_first=True)
         self.readout = nn.Linear(hidden, latent_dim)
@@ -379,8 +384,10 @@ class RecurrentStepper(Stepper):
         ``output="bounded"`` (a 5 % margin on each side, so the tanh is not asked to saturate at
         the extremes of the data), mean/std for ``"linear"`` and ``"residual"``; the latter also
         needs trajectories ``z [B, T, d_z]`` for the standard deviation of the increments.
-        Returns self."""
+        ``z`` must be non-empty and finite (one NaN would poison every later step). Returns self."""
         self._check(z, "z")
+        validate.nonempty_batch("z", z)
+        validate.finite_tensor("z", z)
         if self.output == "residual":
             if z.ndim != 3 or z.shape[1] < 2:
                 raise ValueError(f"output='residual' needs latent trajectories z [batch, time >= 2, "
@@ -401,8 +408,7 @@ class RecurrentStepper(Stepper):
         return self
 
     def _check(self, z, name):
-        if not isinstance(z, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(z).__name__}")
+        check_state(z, name=name)
         if z.ndim < 2 or z.shape[-1] != self.latent_dim:
             raise ValueError(f"{name} must have shape [batch, ..., {self.latent_dim}] (latent_dim "
                              f"{self.latent_dim}), got {tuple(z.shape)}")
@@ -427,6 +433,7 @@ class RecurrentStepper(Stepper):
 
     def step(self, z: torch.Tensor, carry=None):
         """``(z_n [B, d_z], h_{n-1}) -> (z̃_{n+1} [B, d_z], h_n)`` (eqs. 13 and 16)."""
+        self._check(z, "z")
         if z.ndim != 2:
             raise ValueError(f"z must have shape [batch, {self.latent_dim}], got {tuple(z.shape)}")
         if carry is None:

@@ -12,7 +12,8 @@ from typing import Any
 
 import torch
 
-from .steppers import Stepper, _check_dt
+from . import validate
+from .steppers import Stepper, _check_dt, check_state
 
 __all__ = ["EulerMaruyama"]
 
@@ -56,11 +57,9 @@ class EulerMaruyama(Stepper):
             raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"seed must be an int, got {seed!r}")
-        if not (isinstance(t0, (int, float)) and math.isfinite(t0)):
-            raise ValueError(f"t0 must be a finite number, got {t0!r}")
         self.generator = generator
         self.seed = seed
-        self.t0 = float(t0)
+        self.t0 = validate.finite_float("t0", t0)
         self.register_buffer("A", torch.tensor(system.A, dtype=torch.float64))
         self.register_buffer("omega", torch.tensor(system.omega, dtype=torch.float64))
 
@@ -75,16 +74,22 @@ class EulerMaruyama(Stepper):
         """``(t, generator)``: restart at time ``t`` (the drift depends on it), keeping the generator
         of ``carry`` so that the noise stream continues (a fresh one when ``carry`` is None)."""
         self._check(x)
+        t = validate.finite_float("t", t)
         gen = self.init_carry(x)[1] if carry is None else carry[1]
-        return float(t), gen
+        return t, gen
 
     def _check(self, x):
+        check_state(x)
         d = self.A.shape[0]
         if x.ndim != 3 or x.shape[-1] != d:
             raise ValueError(f"x must have shape [batch, particles, {d}], got {tuple(x.shape)}")
 
     def step(self, x: torch.Tensor, carry: Any = None) -> tuple[torch.Tensor, tuple[float, Any]]:
-        t, gen = self.init_carry(x) if carry is None else carry
+        if carry is None:
+            t, gen = self.init_carry(x)
+        else:
+            self._check(x)
+            t, gen = carry
         if gen is not None and gen.device.type != x.device.type:
             raise ValueError(
                 f"generator lives on {gen.device} but x is on {x.device}; create it on x's device"

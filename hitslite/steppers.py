@@ -9,22 +9,26 @@ latent) steppers share this interface, so every driver works with all of them:
   general form; the carry holds what is not in the state (a hidden state, lattice populations,
   time, a random generator). Carry-free steppers return ``None`` and ignore it.
 
+Every stepper rejects states that are not floating point (``TypeError`` naming the argument) and
+states of the wrong shape (``ValueError`` naming the expected shape), rather than truncating or
+promoting them silently: see :func:`check_state`.
+
 :func:`rollout` is the only loop over time in the library (the vectorised multiscale loop lives
 in :class:`~hitslite.multiscale.Hierarchy`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
+from . import validate
 from .data import Trajectory
 
-__all__ = ["Stepper", "RK4", "Repeated", "rollout", "ForecastDivergedError", "assert_finite"]
+__all__ = ["Stepper", "RK4", "Repeated", "rollout", "ForecastDivergedError", "assert_finite", "check_state"]
 
 
 class ForecastDivergedError(ValueError):
@@ -42,6 +46,8 @@ class Stepper(nn.Module):
     :meth:`step`. They are ``nn.Module`` s so that ``.to(device)``, ``state_dict`` and
     composition (a hierarchy holds its levels) work the same for classical and neural steppers;
     precomputed coefficients are buffers, so device and dtype follow the module and the input.
+    Subclasses check their input with :func:`check_state` (floating dtype, state shape); every
+    subclass in the package is held to the contract in ``tests/test_stepper_contract.py``.
     """
 
     #: step size (time units)
@@ -72,9 +78,20 @@ class Stepper(nn.Module):
 
 
 def _check_dt(dt: float, name: str = "dt") -> float:
-    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not math.isfinite(dt) or dt <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {dt!r}")
-    return float(dt)
+    """A step size: a positive finite number (``ValueError`` naming ``name`` otherwise)."""
+    return validate.positive_float(name, dt)
+
+
+def check_state(x: torch.Tensor, shape: tuple[int, ...] | None = None, name: str = "x", *,
+                batched: bool = True, allow_complex: bool = False) -> torch.Tensor:
+    """The input check every stepper makes: ``x`` is a floating-point tensor (``TypeError``
+    otherwise) and, when ``shape`` is given, a batch of states ``[B, *shape]`` (``ValueError``
+    naming the expected shape otherwise; ``batched=False`` allows any leading axes). Returns ``x``.
+    """
+    validate.floating_tensor(name, x, allow_complex=allow_complex)
+    if shape is not None:
+        validate.state_shape(name, x, shape, batched=batched)
+    return x
 
 
 class RK4(Stepper):
@@ -86,7 +103,9 @@ class RK4(Stepper):
 
     Global error O(h^4) (HiTS eqs. 3–4 with k = 4). ``f`` acts on the last axis(es) of a tensor
     ``[B, *S]``: a :class:`~hitslite.systems.ODESystem` (its ``rhs`` is used) or any callable.
-    Device and dtype follow the input.
+    Device and dtype follow the input; the state must be floating point (or complex, for a complex
+    vector field). When ``f`` is a system with a ``state_shape``, the trailing axes of the input
+    must be that shape (``ValueError`` naming it otherwise).
     """
 
     order = 4
@@ -97,8 +116,12 @@ class RK4(Stepper):
         if not callable(self.f):
             raise TypeError(f"f must be a system with .rhs or a callable, got {type(f).__name__}")
         self.dt = _check_dt(dt)
+        shape = getattr(f, "state_shape", None)
+        #: the state shape ``S`` of the system, checked on input (``None`` for a bare callable)
+        self.state_shape = tuple(shape) if shape is not None else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_state(x, self.state_shape, batched=False, allow_complex=True)
         h, f = self.dt, self.f
         k1 = f(x)
         k2 = f(x + 0.5 * h * k1)
@@ -116,8 +139,10 @@ class Repeated(Stepper):
 
     def __init__(self, stepper: Stepper, m: int):
         super().__init__()
-        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
-            raise ValueError(f"m must be a positive int (number of sub-steps), got {m!r}")
+        if not (hasattr(stepper, "dt") and hasattr(stepper, "step") and hasattr(stepper, "init_carry")):
+            raise TypeError(f"stepper must be a Stepper (with dt, step and init_carry), "
+                            f"got {type(stepper).__name__}")
+        m = validate.positive_int("m", m)  # the number of sub-steps
         self.inner = stepper
         self.m = m
         self.dt = m * stepper.dt
@@ -175,15 +200,15 @@ def rollout(
     :class:`ForecastDivergedError` naming the first bad step (``check_finite=False`` returns it
     as is). With ``return_carry=True`` also returns the final carry.
     """
-    if not isinstance(x0, torch.Tensor):
-        raise TypeError(f"x0 must be a torch.Tensor of shape [batch, *state], got {type(x0).__name__}")
+    validate.tensor("x0", x0)
     if x0.ndim < 2:
         raise ValueError(
             f"x0 must have shape [batch, *state] (at least 2-D), got shape {tuple(x0.shape)}; "
             "use x0[None] for a single state"
         )
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
-        raise ValueError(f"n_steps must be a non-negative int, got {n_steps!r}")
+    validate.floating_tensor("x0", x0, allow_complex=True)
+    n_steps = validate.nonnegative_int("n_steps", n_steps)
+    t0 = validate.finite_float("t0", t0)
     if carry is None:
         carry = stepper.init_carry(x0)
     states = [x0]

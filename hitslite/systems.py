@@ -22,6 +22,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from . import validate
+
 __all__ = [
     "System",
     "ODESystem",
@@ -128,8 +130,7 @@ class ODESystem(System):
 
     def sample_initial(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` initial states drawn uniformly from :attr:`region`; float64 ``[n, D]``."""
-        if not isinstance(n, int) or n <= 0:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+        n = validate.positive_int("n", n)
         low = torch.tensor([r[0] for r in self.region], dtype=torch.float64)
         high = torch.tensor([r[1] for r in self.region], dtype=torch.float64)
         u = torch.rand(n, len(self.region), generator=generator, dtype=torch.float64)
@@ -144,8 +145,7 @@ class HarmonicOscillator(ODESystem):
 
     def sample_initial(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` states uniform (in area) on the disk x^2 + y^2 <= radius^2; float64 ``[n, 2]``."""
-        if not isinstance(n, int) or n <= 0:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+        n = validate.positive_int("n", n)
         u = torch.rand(n, 2, generator=generator, dtype=torch.float64)
         r = self.radius * torch.sqrt(u[:, 0])
         phase = 2 * math.pi * u[:, 1]
@@ -225,8 +225,7 @@ class KuramotoSivashinsky(System):
         the attractor). ``initial="kassam_trefethen"``: cos(2 pi x / L) (1 + sin(2 pi x / L)), the
         classic example of Kassam & Trefethen (2005), identical for all ``n``.
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+        n = validate.positive_int("n", n)
         x = self.grid()
         if self.initial == "kassam_trefethen":
             phase = 2 * math.pi * x / self.L

@@ -88,7 +88,10 @@ def test_ks_l22_largest_lyapunov_exponent_is_0048():
     gen = torch.Generator().manual_seed(7)
     x = Repeated(h.ETDRK4(system, 0.05), 4000)(system.sample_initial(12, gen))
     lam = h.lyapunov_exponent(h.ETDRK4(system, 0.05), x, n_renorm=2000, steps_per_renorm=20, generator=gen)
-    assert abs(float(lam.mean()) - 0.048) < 0.15 * 0.048, lam
+    # Chaotic: another CPU gives other trajectories, so the tolerance comes from the measured seed-to-seed
+    # spread of this 12-trajectory mean (seeds 7-14: 0.0485 +- 0.0005, at most 2.3 % from 0.048); 5 % is
+    # six standard deviations of that spread, and still fails a stepper off by a tenth.
+    assert abs(float(lam.mean()) - 0.048) < 0.05 * 0.048, lam
 
 
 def test_etdrk4_batch_equals_per_sample_and_float32_follows_input():
@@ -256,3 +259,27 @@ def test_pde_steppers_on_cuda_match_cpu():
     cpu = h.rollout(lb, x, 200).x
     gpu = h.rollout(lb.to("cuda"), x.cuda(), 200).x
     assert float((gpu.cpu() - cpu).abs().max()) < 1e-10
+
+
+@pytest.mark.parametrize("reaction", [True, False])
+@pytest.mark.parametrize("compiled", [True, False])
+def test_lattice_boltzmann_advance_equals_repeated_steps_bit_for_bit(reaction, compiled, monkeypatch):
+    """advance (one compiled kernel when numba is installed) makes exactly the numbers of step."""
+    import hitslite.pde as pde
+
+    if compiled and pde._lb_kernel() is None:
+        pytest.skip("numba is not installed: advance loops over step (the other case covers it)")
+    if not compiled:
+        monkeypatch.setattr(pde, "_LB_KERNEL", [None])
+    system = h.get_system("fhn")
+    lb = pde.LatticeBoltzmann(system, 0.005, reaction=reaction)
+    x0 = h.data.fhn_initial_conditions(system, 3)
+    x, f = x0, lb.init_carry(x0)
+    with torch.no_grad():
+        for _ in range(57):
+            x, f = lb.step(x, f)
+        x_fast, f_fast = lb.advance(x0, None, 57)
+    assert torch.equal(f_fast, f) and torch.equal(x_fast, x)
+    assert torch.equal(lb.advance(x0, f_fast, 0)[1], f_fast)
+    with pytest.raises(ValueError, match="n_steps"):
+        lb.advance(x0, None, -1)
