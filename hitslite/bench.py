@@ -22,14 +22,23 @@ distribution) and the speed-up S over the solver, timed on the same batch in the
 ``led_ablation``: each departure of the LED zoo recipes from the paper (more training trajectories,
 input noise) undone in turn, on validation data, written to ``benchmarks/results/led_ablation.json``
 (about 15 CPU minutes, most of it the two KS propagators).
+
+Every subcommand runs on ``--device`` (``solvers``: every device listed, default the CPU and CUDA when
+present; the others: one device, default the CPU) and writes strict JSON (:func:`write_record`: a
+non-finite number, such as the error of a diverged forecast, becomes ``null`` and is listed under
+``notes``) with a ``provenance`` block (:func:`provenance`: git commit and whether the tree was dirty,
+UTC date, CPU model, torch threads, devices, versions of python, torch, numpy, scipy and hitslite).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import json
 import math
+import os
 import platform
+import subprocess
 import time
 from pathlib import Path
 
@@ -37,15 +46,129 @@ import numpy as np
 import torch
 
 from .device import describe_device
+from .io import atomic_write
 from .particles import EulerMaruyama
 from .pde import ETDRK4, LatticeBoltzmann
 from .steppers import Repeated
 from .systems import get_system
 
 __all__ = ["bench_solvers", "ks_dt_convergence", "compare_lhits", "lhits_by_latent_dim", "bench_lhits",
-           "LHITS_PAPER", "LHITS_PAPER_TABLE1", "LHITS_SHORT_HORIZON", "bench_led", "bench_led_ablation", "main"]
+           "LHITS_PAPER", "LHITS_PAPER_TABLE1", "LHITS_SHORT_HORIZON", "bench_led", "bench_led_ablation",
+           "main", "provenance", "write_record"]
 
 RESULTS = Path("benchmarks") / "results"
+
+
+# ----------------------------------------------------------------------------------------
+# Where a result came from, and strict JSON
+# ----------------------------------------------------------------------------------------
+def _git(*args: str) -> str | None:
+    """Output of a read-only git command in the checkout holding this package; None outside one."""
+    from .data import _repo_root
+
+    root = _repo_root()
+    if root is None or not (root / ".git").exists():
+        return None
+    try:  # --no-optional-locks: never refresh (write) the index, even from `status`
+        done = subprocess.run(["git", "--no-optional-locks", *args], cwd=root, capture_output=True, text=True,
+                              timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def provenance(devices=None) -> dict:
+    """Where and with what a benchmark ran, for its JSON record.
+
+    ``commit``: ``git rev-parse HEAD`` of the checkout (None for an installed package); ``dirty``:
+    whether tracked or untracked files differed from that commit (None outside a checkout); ``date_utc``;
+    ``cpu`` (the model name from ``/proc/cpuinfo``, else :func:`platform.processor`); ``cpu_count``;
+    ``torch_threads``; ``devices`` (each as :func:`~hitslite.device.describe_device` names it); ``platform``;
+    ``versions`` of python, torch, numpy, scipy and hitslite.
+    """
+    import scipy
+
+    import hitslite
+
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain") if commit is not None else None
+    if devices is None:
+        devices = ["cpu"]
+    elif isinstance(devices, (str, torch.device)):
+        devices = [devices]
+    return {
+        "commit": commit.strip() if commit else None,
+        "dirty": bool(status.strip()) if status is not None else None,
+        "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "devices": [describe_device(d) for d in devices],
+        "platform": platform.platform(),
+        "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+                     "scipy": scipy.__version__, "hitslite": hitslite.__version__},
+    }
+
+
+def _finite(obj, path: str, converted: dict):
+    """``obj`` as plain JSON values: tensors and numpy values become numbers and lists, and every
+    non-finite float becomes None, its path and value recorded in ``converted``."""
+    if isinstance(obj, torch.Tensor):
+        obj = obj.detach().cpu().tolist()
+    elif isinstance(obj, np.ndarray):
+        obj = obj.tolist()
+    elif isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float):
+        if math.isfinite(obj):
+            return obj
+        converted[path] = repr(obj)  # 'inf', '-inf' or 'nan'
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v, f"{path}.{k}" if path else str(k), converted) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v, f"{path}[{i}]", converted) for i, v in enumerate(obj)]
+    return obj
+
+
+def write_record(record: dict, path: str | os.PathLike, *, devices=None) -> dict:
+    """Write a benchmark ``record`` to ``path`` as strict JSON (``allow_nan=False``), atomically.
+
+    A ``provenance`` block (:func:`provenance` for ``devices``) is added unless the record has one.
+    Non-finite numbers (a diverged forecast's error is ``inf``) become ``null``; a top-level ``notes``
+    entry lists each one's path and value. Returns what was written.
+    """
+    record = {**record}
+    record.setdefault("provenance", provenance(devices))
+    converted: dict[str, str] = {}
+    clean = _finite(record, "", converted)
+    if converted:
+        notes = clean.setdefault("notes", {})
+        if not isinstance(notes, dict):
+            clean["notes"] = notes = {"text": notes}
+        notes["non_finite_as_null"] = {
+            "about": "these values were not finite numbers (a diverged forecast's error is inf); strict JSON "
+                     "has no inf or nan, so they are written as null",
+            "values": converted}
+    text = json.dumps(clean, indent=1, allow_nan=False) + "\n"
+    atomic_write(path, lambda f: f.write(text.encode()))
+    return clean
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():  # CUDA kernels run asynchronously: wait for them before reading a clock
+        torch.cuda.synchronize()
 
 
 def _solvers():
@@ -124,22 +247,29 @@ def bench_solvers(batch_sizes=(1, 8, 64, 512), devices=None, dtype=torch.float64
 
 @torch.no_grad()
 def ks_dt_convergence(dts=(0.5, 0.25, 0.1, 0.05, 0.025, 0.01, 0.005, 0.0025), ref_dt: float = 1e-3,
-                      horizon: float = 10.0, n_states: int = 4, seed: int = 0) -> dict:
-    """Relative max error of ETDRK4 (LED KS preset) after ``horizon`` vs a ``ref_dt`` reference."""
+                      horizon: float = 10.0, n_states: int = 4, seed: int = 0, device=None) -> dict:
+    """Relative max error of ETDRK4 (LED KS preset) after ``horizon`` vs a ``ref_dt`` reference, on
+    ``device`` (default the CPU; the initial states are drawn on the CPU either way)."""
+    device = torch.device(device or "cpu")
     system = get_system("ks", preset="led")
-    x = system.sample_initial(n_states, torch.Generator().manual_seed(seed))
-    x = Repeated(ETDRK4(system, 0.025), 4000)(x)  # 100 time units onto the attractor
-    ref = Repeated(ETDRK4(system, ref_dt), round(horizon / ref_dt))(x)
+
+    def etd(dt, n):
+        return Repeated(ETDRK4(system, dt).to(device), n)
+
+    x = system.sample_initial(n_states, torch.Generator().manual_seed(seed)).to(device)
+    x = etd(0.025, 4000)(x)  # 100 time units onto the attractor
+    ref = etd(ref_dt, round(horizon / ref_dt))(x)
     errors = {}
     for dt in dts:
-        y = Repeated(ETDRK4(system, dt), round(horizon / dt))(x)
+        y = etd(dt, round(horizon / dt))(x)
         errors[dt] = float((y - ref).abs().max() / ref.abs().max())
     return {"benchmark": "ks_dt", "preset": "led", "horizon": horizon, "ref_dt": ref_dt,
-            "n_states": n_states, "relative_error": {str(k): v for k, v in errors.items()}}
+            "n_states": n_states, "device": describe_device(device),
+            "relative_error": {str(k): v for k, v in errors.items()}}
 
 
 # ----------------------------------------------------------------------------------------
-# L-HiTS vs full-state HiTS (issue 6)
+# L-HiTS vs full-state HiTS
 # ----------------------------------------------------------------------------------------
 #: The paper's Table 2 (seconds and l2 errors) and Tables 3-4 (best single latent NNTS MSE).
 LHITS_PAPER = {
@@ -161,8 +291,10 @@ LHITS_SHORT_HORIZON = {"ks": 400}
 def _best_time(fn, repeats: int) -> float:
     best = float("inf")
     for _ in range(repeats):
+        _sync()
         start = time.perf_counter()
         fn()
+        _sync()
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -201,7 +333,7 @@ def _mse(a, b) -> float:
 
 @torch.no_grad()
 def compare_lhits(system: str, *, repeats: int = 3, singles: bool = True, n_steps: int | None = None,
-                  directory=None) -> dict:
+                  directory=None, device=None) -> dict:
     """L-HiTS vs full-state HiTS on the test split of ``system`` (``"fhn"`` or ``"ks"``), from the zoo.
 
     Both hierarchies use the levels chosen on validation data when they were trained (stored in
@@ -217,19 +349,21 @@ def compare_lhits(system: str, *, repeats: int = 3, singles: bool = True, n_step
     ``interpolate="state"`` and with ``decode=False``, to split its time); training times are the
     zoo's (autoencoder + latent levels vs full-state levels). With ``singles`` every latent level
     alone is scored too (Tables 3–4). ``directory``: the zoo folder to load from (default the
-    committed zoo; :func:`hitslite.zoo.retrained_dir` for a chapter's ``RETRAIN = True``).
+    committed zoo; :func:`hitslite.zoo.retrained_dir` for a chapter's ``RETRAIN = True``). ``device``:
+    where the models run and are timed (default the CPU).
     """
     from . import zoo
     from .data import Trajectory
     from .multiscale import Hierarchy, select_levels
 
     _check_lhits_system(system)
+    device = torch.device(device or "cpu")
     lhits_name, full_name = f"lhits_{system}", f"hits_full_{system}"
-    model = zoo.load_pretrained(lhits_name, directory=directory)
-    full_levels = list(zoo.load_pretrained(full_name, directory=directory))
+    model = zoo.load_pretrained(lhits_name, directory=directory, device=device)
+    full_levels = list(zoo.load_pretrained(full_name, directory=directory, device=device))
     man_l, man_f = zoo.read_manifest(lhits_name, directory), zoo.read_manifest(full_name, directory)
     sel_l, sel_f = man_l["metrics"]["selection"], man_f["metrics"]["selection"]
-    splits = zoo.lhits_data(lhits_name)
+    splits = {k: v.to(device) for k, v in zoo.lhits_data(lhits_name).items()}
     test = splits["test"]
     _check_horizon(n_steps, test)
     if n_steps is not None:
@@ -276,6 +410,7 @@ def compare_lhits(system: str, *, repeats: int = 3, singles: bool = True, n_step
                       "test_mse_scaled": mse_scaled(pred_f.x, test.x),
                       "predict_s": min(t_f), "train_s": _train_seconds(man_f["metrics"])},
         "trained_on": {"lhits": man_l["device"], "hits_full": man_f["device"]},
+        "device": describe_device(device),
         "paper": LHITS_PAPER[system],
     }
     lh, hf, paper = record["lhits"], record["hits_full"], LHITS_PAPER[system]
@@ -314,16 +449,16 @@ LHITS_PAPER_TABLE1 = {
 }
 
 
-def _lhits_by_dim_models(system: str, directory=None) -> dict:
+def _lhits_by_dim_models(system: str, directory=None, device=None) -> dict:
     """``{z: (LatentHiTS, selection)}`` for every latent size the zoo has for ``system``: the main
     entry ``lhits_<system>`` and the sizes of ``lhits_dim_sweep_<system>``, each with the level range
     chosen on validation data when it was trained."""
     from . import zoo
 
     name, sweep_name = f"lhits_{system}", f"lhits_dim_sweep_{system}"
-    main = zoo.load_pretrained(name, directory=directory)
+    main = zoo.load_pretrained(name, directory=directory, device=device)
     out = {main.autoencoder.latent_dim: (main, zoo.read_manifest(name, directory)["metrics"]["selection"])}
-    sweep = zoo.load_pretrained(sweep_name, directory=directory)
+    sweep = zoo.load_pretrained(sweep_name, directory=directory, device=device)
     by_dim = zoo.read_manifest(sweep_name, directory)["metrics"]["by_dim"]
     for key, model in sweep.items():
         out[model.autoencoder.latent_dim] = (model, by_dim[key]["selection"])
@@ -331,7 +466,7 @@ def _lhits_by_dim_models(system: str, directory=None) -> dict:
 
 
 @torch.no_grad()
-def lhits_by_latent_dim(system: str, *, n_steps: int | None = None, directory=None) -> dict:
+def lhits_by_latent_dim(system: str, *, n_steps: int | None = None, directory=None, device=None) -> dict:
     """L-HiTS Table 1 and Fig. 6: the L-HiTS test forecast of ``system`` for each latent size z.
 
     For every z the zoo has (the main entry and ``lhits_dim_sweep_<system>``), the hierarchy couples
@@ -342,20 +477,21 @@ def lhits_by_latent_dim(system: str, *, n_steps: int | None = None, directory=No
     ``test_mse_scaled`` in min-max units), ``autoencoder_mse`` (encode-decode of the true test
     states: the floor no latent forecast goes below), and ``mse_per_step`` (Fig. 6: the state MSE at
     each output time, over test trajectories and components, a tensor). ``times`` is the time grid.
-    ``directory`` as in :func:`compare_lhits`.
+    ``directory`` and ``device`` as in :func:`compare_lhits`.
     """
     from . import zoo
     from .data import Trajectory
     from .multiscale import select_levels
 
     _check_lhits_system(system)
+    device = torch.device(device or "cpu")
     splits = zoo.lhits_data(f"lhits_{system}")
-    val, test = splits["val"], splits["test"]
+    val, test = splits["val"].to(device), splits["test"].to(device)
     _check_horizon(n_steps, test)
     if n_steps is not None:
         val, test = _windows(val, n_steps), _windows(test, n_steps)
     rows = {}
-    for z, (model, sel) in _lhits_by_dim_models(system, directory).items():
+    for z, (model, sel) in _lhits_by_dim_models(system, directory, device).items():
         ae = model.autoencoder
         if n_steps is not None:
             chosen = select_levels(list(model.levels), Trajectory(t=val.t, x=ae.encode(val.x), dt=val.dt))
@@ -367,21 +503,22 @@ def lhits_by_latent_dim(system: str, *, n_steps: int | None = None, directory=No
                    "latent_mse": _mse(pred.meta["latent"].x, ae.encode(test.x)),
                    "test_mse": _mse(pred.x, test.x), "test_mse_scaled": _mse(pred.x / span, test.x / span),
                    "autoencoder_mse": _mse(ae(test.x), test.x),
-                   "mse_per_step": ((pred.x - test.x) ** 2).mean(dim=(0, 2))}
+                   "mse_per_step": ((pred.x - test.x) ** 2).mean(dim=(0, 2)).cpu()}
     return {"system": system, "n_test_starts": test.batch_size, "n_steps": test.n_steps, "dt": test.dt,
             "levels_chosen_on": ("validation, full horizon (zoo)" if n_steps is None
                                  else f"validation, windows of {test.n_steps} steps"),
-            "times": test.t, "by_dim": rows, "paper": LHITS_PAPER_TABLE1[system]}
+            "times": test.t, "by_dim": rows, "device": describe_device(device),
+            "paper": LHITS_PAPER_TABLE1[system]}
 
 
-def bench_lhits(systems=("fhn", "ks"), repeats: int = 3, verbose: bool = True) -> dict:
+def bench_lhits(systems=("fhn", "ks"), repeats: int = 3, verbose: bool = True, device=None) -> dict:
     """:func:`compare_lhits` and :func:`lhits_by_latent_dim` (without the per-step curves) for each
-    system and horizon, as one JSON-able record."""
+    system and horizon on ``device`` (default the CPU), as one JSON-able record."""
     rows = {}
     runs = [(s, s, None) for s in systems]
     runs += [(f"{s}_short", s, LHITS_SHORT_HORIZON[s]) for s in systems if s in LHITS_SHORT_HORIZON]
     for key, s, n_steps in runs:
-        r = compare_lhits(s, repeats=repeats, n_steps=n_steps)
+        r = compare_lhits(s, repeats=repeats, n_steps=n_steps, device=device)
         rows[key] = r
         if verbose:
             lh, hf, ra = r["lhits"], r["hits_full"], r["ratios"]
@@ -394,9 +531,10 @@ def bench_lhits(systems=("fhn", "ks"), repeats: int = 3, verbose: bool = True) -
                   f"NNTS {r['best_single']['level']} MSE {r['best_single']['test_mse']:.2e}", flush=True)
     table1 = {}
     for key, s, n_steps in runs:
-        t = lhits_by_latent_dim(s, n_steps=n_steps)
+        t = lhits_by_latent_dim(s, n_steps=n_steps, device=device)
         del t["times"]
-        t["by_dim"] = {z: {k: v for k, v in row.items() if k != "mse_per_step"} for z, row in t["by_dim"].items()}
+        t["by_dim"] = {z: {k: v for k, v in row.items() if k != "mse_per_step"}
+                       for z, row in t["by_dim"].items()}
         table1[key] = t
         if verbose:
             print(f"{key.upper()} by latent size (Table 1): " + "; ".join(
@@ -405,8 +543,8 @@ def bench_lhits(systems=("fhn", "ks"), repeats: int = 3, verbose: bool = True) -
                 flush=True)
     return {"benchmark": "lhits", "torch": torch.__version__, "python": platform.python_version(),
             "machine": platform.machine(), "cpu_threads": torch.get_num_threads(),
-            "device": describe_device("cpu"), "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "systems": rows,
-            "by_latent_dim": table1}
+            "device": describe_device(device or "cpu"), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "systems": rows, "by_latent_dim": table1}
 
 
 def _print_table(record: dict) -> None:
@@ -424,11 +562,12 @@ def _print_table(record: dict) -> None:
 # HiTS (Part I): single levels, multiscale, hybrids, and batched zoo training — one run
 # ----------------------------------------------------------------------------------------
 def bench_hits(systems=("hyperbolic", "cubic", "van_der_pol", "hopf", "lorenz"), n_test: int = 100,
-               repeats: int = 3, train_epochs: int = 5) -> dict:
+               repeats: int = 3, train_epochs: int = 5, device=None) -> dict:
     """``python -m hitslite.bench hits``: for every system in the zoo, the forecast time and test error of
     each single NNTS, of the multiscale scheme (the stored validation range) and of RK 0-4 / Hybrid 0-4,
     all timed in this run on the first ``n_test`` test trajectories; plus seconds per epoch of training the
-    eleven levels together (stacked) against one by one, on the hyperbolic data."""
+    eleven levels together (stacked) against one by one, on the hyperbolic data. Everything runs on
+    ``device`` (default the CPU); errors are computed on the CPU."""
     from . import zoo
     from .data import ode_dataset, ode_splits
     from .multiscale import compare_hybrids, compare_levels
@@ -436,16 +575,18 @@ def bench_hits(systems=("hyperbolic", "cubic", "van_der_pol", "hopf", "lorenz"),
     from .systems import get_system
     from .train import fit_levels
 
-    record = {"benchmark": "hits", "n_test": n_test, "repeats": repeats, "device": "cpu",
+    device = torch.device(device or "cpu")
+    record = {"benchmark": "hits", "n_test": n_test, "repeats": repeats, "device": describe_device(device),
               "torch": torch.__version__, "threads": torch.get_num_threads(), "systems": {}}
     for name in systems:
         if not (zoo.zoo_dir() / name / "manifest.json").exists():
             continue
-        levels = list(zoo.load_pretrained(name))
+        levels = list(zoo.load_pretrained(name, device=device))
         selection = zoo.load_selection(name)
         test = ode_dataset(name, "test", **zoo.ENTRIES[name].config["data"])[:n_test]
         cmp = compare_levels(levels, test, selection["lower"], selection["upper"], repeats=repeats)
-        hybrids = compare_hybrids(get_system(name), levels[-1], test, range(5), repeats=repeats)
+        # (compare_levels brings its forecasts to the CPU; compare_hybrids scores where the states are)
+        hybrids = compare_hybrids(get_system(name), levels[-1], test.to(device), range(5), repeats=repeats)
         record["systems"][name] = {
             "singles": [{"dt": s.dt, "seconds": t, "mse": e}
                         for s, t, e in zip(levels, cmp.single_seconds, cmp.single_mse)],
@@ -468,9 +609,10 @@ def bench_hits(systems=("hyperbolic", "cubic", "van_der_pol", "hopf", "lorenz"),
     seconds = {}
     for batched in (False, True):
         start = time.perf_counter()
-        fit_levels(lambda dt: ResNetStepper(2, dt, hidden=config["hidden"]), train, val, levels=config["levels"],
-                   n_forward=5, starts="first", max_epochs=train_epochs, patience=None, progress=False,
-                   batched=batched)
+        fit_levels(lambda dt: ResNetStepper(2, dt, hidden=config["hidden"]), train, val,
+                   levels=config["levels"], n_forward=5, starts="first", max_epochs=train_epochs,
+                   patience=None, progress=False, batched=batched, device=device)
+        _sync()
         seconds["batched" if batched else "one_by_one"] = (time.perf_counter() - start) / train_epochs
     record["training_seconds_per_epoch"] = seconds
     record["training_speedup_batched"] = seconds["one_by_one"] / seconds["batched"]
@@ -497,28 +639,30 @@ def _led_schedules(led, solver, warm, truth, schedules, score) -> dict:
         print(f"  {key:18s} S = {rows[key]['S']:7.1f}  " + "  ".join(
             f"{k} {v:.4f}" for k, v in rows[key].items()
             if k not in ("T_m", "T_mu", "rho", "S") and isinstance(v, float)))
-    return {"batch": int(warm.shape[0]), "horizon": horizon, "solver_seconds_per_unit": base["solver_seconds_per_unit"],
-            "schedules": rows}
+    return {"batch": int(warm.shape[0]), "horizon": horizon,
+            "solver_seconds_per_unit": base["solver_seconds_per_unit"], "schedules": rows}
 
 
 def bench_led(*, fhn_starts: int = 24, fhn_horizon: int = 600, ks_starts: int = 40, ks_horizon: int = 480,
-              systems=("fhn", "ks")) -> dict:
+              systems=("fhn", "ks"), device=None) -> dict:
     """LED error and speed-up against rho on FHN and KS (see the module docstring); one run each.
 
     The defaults are Chapter 11's protocol; ``fhn_horizon=8000`` is the paper's Fig. 7 horizon (about
     five CPU minutes for the LB truth and the schedules), for which the FHN record also holds the
-    NAD per 1000 time units and the mean change per time unit of the true state.
+    NAD per 1000 time units and the mean change per time unit of the true state. The models and the
+    solvers run (and are timed) on ``device`` (default the CPU); the scores are computed on the CPU.
     """
-    record = {"device": describe_device(torch.device("cpu")), "torch": torch.__version__,
+    device = torch.device(device or "cpu")
+    record = {"device": describe_device(device), "torch": torch.__version__,
               "platform": platform.platform()}
     if "fhn" in systems:
-        record["fhn"] = _bench_led_fhn(fhn_starts, fhn_horizon)
+        record["fhn"] = _bench_led_fhn(fhn_starts, fhn_horizon, device)
     if "ks" in systems:
-        record["ks"] = _bench_led_ks(ks_starts, ks_horizon)
+        record["ks"] = _bench_led_ks(ks_starts, ks_horizon, device)
     return record
 
 
-def _bench_led_fhn(fhn_starts: int, fhn_horizon: int) -> dict:
+def _bench_led_fhn(fhn_starts: int, fhn_horizon: int, device=None) -> dict:
     """FHN: starts on the test trajectory, truth by LB from the same states (LED Fig. 7 protocol)."""
     from . import zoo
     from .metrics import dominant_period, mnad, nad
@@ -526,14 +670,14 @@ def _bench_led_fhn(fhn_starts: int, fhn_horizon: int) -> dict:
     from .zoo_led import forecast_windows, led_data
 
     fhn = get_system("fhn")
-    family = zoo.load_pretrained("led_fhn")
+    family = zoo.load_pretrained("led_fhn", device=device)
     led = family.led(zoo.read_manifest("led_fhn")["metrics"]["selected"])
     test = led_data("led_fhn", splits=("test",))["test"]
     warm, _ = forecast_windows(test, warm_up=75, horizon=1, every=(test.x.shape[1] - 75) // fhn_starts)
-    warm = warm[:fhn_starts].double()
-    lb = Repeated(LatticeBoltzmann(fhn, 0.005), 200)
+    warm = warm[:fhn_starts].double().to(device)
+    lb = Repeated(LatticeBoltzmann(fhn, 0.005).to(device), 200)
     with torch.no_grad():
-        truth = rollout(lb, warm[:, -1], fhn_horizon).x
+        truth = rollout(lb, warm[:, -1], fhn_horizon).x.cpu()
 
     def score_fhn(x):
         per = mnad(x, truth, channel_axis=2)
@@ -557,29 +701,31 @@ def _bench_led_fhn(fhn_starts: int, fhn_horizon: int) -> dict:
     return rec
 
 
-def _bench_led_ks(ks_starts: int, ks_horizon: int) -> dict:
+def _bench_led_ks(ks_starts: int, ks_horizon: int, device=None) -> dict:
     """KS: independent test trajectories on the attractor (LED Fig. 8 / SI Fig. 42 protocol, shorter)."""
     from . import zoo
     from .data import ks_dataset
     from .metrics import nad, wasserstein
 
     ks = get_system("ks", preset="led")
-    family_ks = zoo.load_pretrained("led_ks")
+    family_ks = zoo.load_pretrained("led_ks", device=device)
     data = ks_dataset("test", preset="led", n_trajectories=ks_starts, n_steps=59 + ks_horizon)
-    warm_ks, truth_ks = data.x[:, :60], data.x[:, 59:]
-    etd = Repeated(ETDRK4(ks, ks.solver_dt), round(ks.save_dt / ks.solver_dt))
+    warm_ks, truth_ks = data.x[:, :60].to(device), data.x[:, 59:]
+    etd = Repeated(ETDRK4(ks, ks.solver_dt).to(device), round(ks.save_dt / ks.solver_dt))
     lyap_steps = round(1 / 0.048 / ks.save_dt)
 
     def score_ks(x):
         curve = nad(x, truth_ks).mean(0)
         above = (curve > 0.1).nonzero()
         return {"nad_first_lyapunov_time": float(curve[: lyap_steps + 1].mean()),
-                "lyapunov_times_below_0.1": (int(above[0]) if len(above) else len(curve) - 1) * ks.save_dt * 0.048,
+                "lyapunov_times_below_0.1":
+                    (int(above[0]) if len(above) else len(curve) - 1) * ks.save_dt * 0.048,
                 "wasserstein_u": wasserstein(x[:, 1:], truth_ks[:, 1:])}
 
     rec = {"selected": zoo.read_manifest("led_ks")["metrics"]["selected"]}
     for variant in family_ks:
-        print(f"KS ({variant}): {ks_starts} trajectories x {ks_horizon} steps (paper: 100 starts, 2.5e4 time units)")
+        print(f"KS ({variant}): {ks_starts} trajectories x {ks_horizon} steps "
+              "(paper: 100 starts, 2.5e4 time units)")
         rec[variant] = _led_schedules(family_ks.led(variant), etd, warm_ks, truth_ks,
                                       [(ks_horizon, 0)] + [(t, 8) for t in (4, 8, 16, 40, 80)], score_ks)
     half = ks_starts // 2
@@ -588,8 +734,9 @@ def _bench_led_ks(ks_starts: int, ks_horizon: int) -> dict:
     return rec
 
 
-def _train_led_propagator(latent: dict, config: dict, *, seed: int = 0):
-    """A fresh recurrent cell trained exactly as the LED zoo trains one (windows, loss, ``fit``)."""
+def _train_led_propagator(latent: dict, config: dict, *, seed: int = 0, device=None):
+    """A fresh recurrent cell trained exactly as the LED zoo trains one (windows, loss, ``fit``), on
+    ``device`` (default the CPU), where it is returned."""
     from .neural import RecurrentStepper
     from .train import fit
     from .zoo_led import propagator_windows
@@ -598,18 +745,21 @@ def _train_led_propagator(latent: dict, config: dict, *, seed: int = 0):
     rnn = RecurrentStepper(latent["train"].x.shape[-1], dt=config["dt"], **config["rnn"]["architecture"])
     rnn.fit_scaling(latent["train"].x)
     wins, loss = propagator_windows(latent, config["rnn"], seed=seed)
-    fit(rnn, wins["train"], wins["val"], loss_fn=loss, seed=seed, progress=False, **config["rnn"]["train"])
-    return rnn.eval()
+    fit(rnn, wins["train"], wins["val"], loss_fn=loss, seed=seed, progress=False, device=device or "cpu",
+        **config["rnn"]["train"])
+    return rnn.to(device or "cpu").eval()
 
 
 def _encode_led_splits(ae, data: dict) -> dict:
+    """``{split: latent Trajectory}`` encoded by ``ae`` wherever it is, the latents on the CPU."""
     from .data import Trajectory
 
+    where = next(ae.parameters()).device
     with torch.no_grad():
-        return {k: Trajectory(t=v.t, x=ae.encode(v.x), dt=v.dt) for k, v in data.items()}
+        return {k: Trajectory(t=v.t, x=ae.encode(v.x.to(where)).cpu(), dt=v.dt) for k, v in data.items()}
 
 
-def bench_led_ablation(systems=("fhn", "ks")) -> dict:
+def bench_led_ablation(systems=("fhn", "ks"), device=None) -> dict:
     """The LED zoo recipes' departures from the paper, each undone in turn (validation data only).
 
     For each system the selected variant's frozen autoencoder is kept and a fresh propagator is
@@ -617,33 +767,34 @@ def bench_led_ablation(systems=("fhn", "ks")) -> dict:
     trajectories instead of 15, or no input noise; KS — the paper's single training trajectory
     instead of 16, or no input noise (fewer trajectories keep the number of windows and gradient
     steps by drawing more windows from each). The committed
-    zoo propagator is scored alongside. Chapters 10 and 11 print the result.
+    zoo propagator is scored alongside. Chapters 10 and 11 print the result. Training and forecasts
+    run on ``device`` (default the CPU); the scores are computed on the CPU.
     """
     import copy
 
     from . import zoo
     from .metrics import mnad, nad, wasserstein
-    from .neural import RecurrentStepper
     from .steppers import rollout
     from .zoo_led import _led_data, forecast_windows
 
-    record = {"device": describe_device(torch.device("cpu")), "torch": torch.__version__}
+    device = torch.device(device or "cpu")
+    record = {"device": describe_device(device), "torch": torch.__version__}
     if "fhn" in systems:
         cfg = zoo.ENTRIES["led_fhn"].config
-        family = zoo.load_pretrained("led_fhn")
+        family = zoo.load_pretrained("led_fhn", device=device)
         name = zoo.read_manifest("led_fhn")["metrics"]["selected"]
         part = family[name]
         val = _led_data(cfg, ("val",))["val"]
         warm, _ = forecast_windows(val, warm_up=75, horizon=1, every=(val.x.shape[1] - 75) // 12)
-        warm = warm.double()
-        lb = Repeated(LatticeBoltzmann(get_system("fhn"), 0.005), 200)
+        warm = warm.double().to(device)
+        lb = Repeated(LatticeBoltzmann(get_system("fhn"), 0.005).to(device), 200)
         with torch.no_grad():
-            truth = rollout(lb, warm[:, -1], 600).x
+            truth = rollout(lb, warm[:, -1], 600).x.cpu()
 
         def score_fhn(rnn) -> dict:
             part["propagator"] = rnn
             with torch.no_grad():
-                x = family.led(name).forecast(warm, 600).x
+                x = family.led(name).forecast(warm, 600).x.cpu()
             per = mnad(x, truth, channel_axis=2)
             return {"mnad_u": float(per[0]), "mnad_v": float(per[1])}
 
@@ -655,7 +806,8 @@ def bench_led_ablation(systems=("fhn", "ks")) -> dict:
                               ("no input noise", {"rnn": {**cfg["rnn"], "input_noise": 0.0}})):
             c = {**copy.deepcopy(cfg), **change}
             t0 = time.perf_counter()
-            rnn = _train_led_propagator(_encode_led_splits(part["autoencoder"], _led_data(c)), c)
+            latent = _encode_led_splits(part["autoencoder"], _led_data(c))
+            rnn = _train_led_propagator(latent, c, device=device)
             rows[label] = {**score_fhn(rnn), "train_seconds": time.perf_counter() - t0}
             print(f"FHN {label}: {rows[label]}")
         rows["zoo recipe (committed model)"] = score_fhn(zoo_rnn)
@@ -664,7 +816,7 @@ def bench_led_ablation(systems=("fhn", "ks")) -> dict:
                          "rows": rows}
     if "ks" in systems:
         cfg = zoo.ENTRIES["led_ks"].config
-        family = zoo.load_pretrained("led_ks")
+        family = zoo.load_pretrained("led_ks", device=device)
         name = zoo.read_manifest("led_ks")["metrics"]["selected"]
         part = family[name]
         ae = part["autoencoder"]
@@ -672,16 +824,17 @@ def bench_led_ablation(systems=("fhn", "ks")) -> dict:
         lyap = round(1 / 0.048 / cfg["dt"])
         warm_s, truth_s = forecast_windows(val, warm_up=60, horizon=2 * lyap, every=120)
         warm_l = forecast_windows(val, warm_up=60, horizon=1, every=250)[0]
+        warm_s, warm_l = warm_s.to(device), warm_l.to(device)
         z_val = _encode_led_splits(ae, {"val": val})["val"].x
 
         def score_ks(rnn, z_train) -> dict:
             part["propagator"] = rnn
             led = family.led(name)
             with torch.no_grad():
-                one = {k: float(((rnn.teacher_forced(z[:, :-1])[:, 50:] - z[:, 51:]) ** 2).mean())
-                       for k, z in (("train", z_train), ("val", z_val))}
-                curve = nad(led.forecast(warm_s, 2 * lyap).x, truth_s).mean(0)
-                free = led.forecast(warm_l, 2000).x[:, 200:]
+                one = {k: float(((rnn.teacher_forced(z[:, :-1].to(device))[:, 50:].cpu() - z[:, 51:]) ** 2)
+                                .mean()) for k, z in (("train", z_train), ("val", z_val))}
+                curve = nad(led.forecast(warm_s, 2 * lyap).x.cpu(), truth_s).mean(0)
+                free = led.forecast(warm_l, 2000).x[:, 200:].cpu()
             above = (curve > 0.1).nonzero()
             steps = int(above[0]) if len(above) else len(curve) - 1
             return {"one_step_mse_train": one["train"], "one_step_mse_val": one["val"],
@@ -699,7 +852,7 @@ def bench_led_ablation(systems=("fhn", "ks")) -> dict:
             c = {**copy.deepcopy(cfg), **change}
             lat = _encode_led_splits(ae, _led_data(c))
             t0 = time.perf_counter()
-            rnn = _train_led_propagator(lat, c)
+            rnn = _train_led_propagator(lat, c, device=device)
             rows[label] = {**score_ks(rnn, lat["train"].x), "train_seconds": time.perf_counter() - t0}
             print(f"KS {label}: {rows[label]}")
         rows["zoo recipe (committed model)"] = score_ks(zoo_rnn, z_train_zoo)
@@ -716,37 +869,49 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m hitslite.bench", description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["solvers", "ks_dt", "lhits", "hits", "led", "led_ablation"])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8, 64, 512])
-    parser.add_argument("--device", nargs="+", default=None, help="default: cpu, and cuda when present")
+    parser.add_argument("--device", nargs="+", default=None,
+                        help="solvers: every device listed (default: cpu, and cuda when present); every "
+                             "other benchmark: one device (default: cpu)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: these tensors are small, and on a shared 2-core "
                              "machine a second intra-op thread mostly spins; 0 keeps torch's default)")
     parser.add_argument("--min-time", type=float, default=0.3, help="seconds timed per measurement")
     parser.add_argument("--out", default=None, help="output JSON (default benchmarks/results/<what>.json)")
     parser.add_argument("--fhn-horizon", type=int, default=600,
-                        help="led: FHN forecast horizon in time units (600: Chapter 11; 8000: the paper's Fig. 7)")
+                        help="led: FHN forecast horizon in time units (600: Chapter 11; 8000: the paper's "
+                             "Fig. 7)")
     parser.add_argument("--systems", nargs="+", default=["fhn", "ks"], choices=["fhn", "ks"],
                         help="led, led_ablation: which systems to run")
     args = parser.parse_args(argv)
+    if args.what != "solvers" and args.device is not None and len(args.device) > 1:
+        parser.error(f"{args.what} runs on one device; got --device {' '.join(args.device)}")
+    for name in args.device or []:
+        try:
+            torch.empty(0, device=name)
+        except (RuntimeError, ValueError) as err:  # a typo, or CUDA asked for where there is none
+            parser.error(f"--device {name}: {err}")
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else RESULTS / f"{args.what}.json"
+    device = args.device[0] if args.device else None  # every benchmark but solvers: one device, default cpu
+    devices = args.device or ["cpu"]
     if args.what == "solvers":
         record = bench_solvers(tuple(args.batch), args.device, min_time=args.min_time)
+        devices = sorted({row["device"] for row in record["rows"]})
         _print_table(record)
     elif args.what == "lhits":
-        record = bench_lhits()
+        record = bench_lhits(device=device)
     elif args.what == "hits":
-        record = bench_hits()
+        record = bench_hits(device=device)
     elif args.what == "led":
-        record = bench_led(fhn_horizon=args.fhn_horizon, systems=tuple(args.systems))
+        record = bench_led(fhn_horizon=args.fhn_horizon, systems=tuple(args.systems), device=device)
     elif args.what == "led_ablation":
-        record = bench_led_ablation(systems=tuple(args.systems))
+        record = bench_led_ablation(systems=tuple(args.systems), device=device)
     else:
-        record = ks_dt_convergence()
+        record = ks_dt_convergence(device=device)
         for dt, err in record["relative_error"].items():
             print(f"dt = {float(dt):<8g} relative error {err:.3e}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1))
+    write_record(record, out, devices=devices)
     print(f"\nwrote {out}")
 
 

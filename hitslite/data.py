@@ -3,7 +3,8 @@
 * :class:`Trajectory` — ``t [T]``, ``x [B, T, *S]``, ``dt`` and where it came from.
 * :func:`solve_reference` — ground truth by ``scipy.integrate.solve_ivp`` (DOP853) at
   rtol = 1e-11, atol = 1e-12. The HiTS code used solve_ivp's default rtol = 1e-3, which puts a
-  floor of roughly 1e-9 under every error it reports (``REFERENCE_CODE_FACTS.md``).
+  floor of roughly 1e-9 under every error it reports (the authors' code solved with RK45 at the
+  default tolerances).
 * :func:`ode_dataset` / :func:`ode_splits` — the HiTS App. A.1 / Table 2 recipes, generated on
   first use and cached under ``data/cache/`` keyed by a hash of every generation parameter,
   written atomically (temporary file + rename) so an interrupted run never leaves a torn file.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ __all__ = [
     "ode_splits",
     "cache_dir",
     "cache_key",
+    "callable_fingerprint",
+    "system_fingerprint",
     "cached",
     "SPLITS",
     "GROUND_TRUTH_RTOL",
@@ -39,7 +42,7 @@ __all__ = [
     "lhits_splits",
 ]
 
-#: Ground-truth tolerances (the issue asks for rtol <= 1e-10, atol <= 1e-12).
+#: Ground-truth tolerances (rtol <= 1e-10, atol <= 1e-12: far below any learned model's error).
 GROUND_TRUTH_RTOL = 1e-11
 GROUND_TRUTH_ATOL = 1e-12
 #: Bump when a recipe's *meaning* changes, so old cache files are not reused.
@@ -134,7 +137,7 @@ class Trajectory:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Trajectory:
         """Read a file written by :meth:`save`."""
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             return cls(
                 t=torch.from_numpy(z["t"]),
                 x=torch.from_numpy(z["x"]),
@@ -172,17 +175,88 @@ def cache_key(recipe: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def callable_fingerprint(fn, *, _depth: int = 0) -> str:
+    """SHA-256 (16 hex digits) of what a Python callable computes: its byte code, constants, default
+    arguments, closure and the plain values (numbers, strings, tuples, arrays) and functions it reads from
+    its module, recursively. Editing a vector field, or a constant it uses, changes the fingerprint.
+
+    Raises ``TypeError`` for a callable whose code cannot be read (an extension object, say): data made
+    by it cannot be cached safely; pass ``cache=False`` to the data-set function instead.
+    """
+    import functools
+    import types
+
+    h = hashlib.sha256()
+
+    def code_digest(code):
+        h.update(code.co_code)
+        h.update(repr((code.co_names, code.co_varnames, code.co_freevars)).encode())
+        for const in code.co_consts:
+            code_digest(const) if isinstance(const, types.CodeType) else h.update(repr(const).encode())
+
+    def value_digest(value):
+        if value is None or isinstance(value, (bool, int, float, complex, str, bytes, tuple, frozenset)):
+            h.update(repr(value).encode())
+        elif isinstance(value, np.ndarray):
+            h.update(value.tobytes())
+        elif isinstance(value, torch.Tensor):
+            h.update(value.detach().cpu().contiguous().numpy().tobytes())
+        elif isinstance(value, types.ModuleType):
+            h.update(value.__name__.encode())
+        elif callable(value) and _depth < 4:
+            h.update(callable_fingerprint(value, _depth=_depth + 1).encode())
+        else:
+            h.update(type(value).__qualname__.encode())
+
+    if isinstance(fn, functools.partial):
+        value_digest(fn.func)
+        h.update(repr((fn.args, sorted(fn.keywords.items()))).encode())
+    elif isinstance(fn, types.MethodType):
+        value_digest(fn.__func__)
+        h.update(repr(sorted(vars(fn.__self__).items()) if hasattr(fn.__self__, "__dict__") else "").encode())
+    elif isinstance(fn, types.FunctionType):
+        code_digest(fn.__code__)
+        h.update(repr((fn.__defaults__, fn.__kwdefaults__)).encode())
+        for cell in fn.__closure__ or ():
+            value_digest(cell.cell_contents)
+        names, stack = set(), [fn.__code__]
+        while stack:  # every global name read by the function or its nested functions
+            code = stack.pop()
+            names.update(code.co_names)
+            stack.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+        for name in sorted(names):
+            if name in fn.__globals__ and fn.__globals__[name] is not fn:
+                value_digest(fn.__globals__[name])
+    elif isinstance(fn, (types.BuiltinFunctionType, np.ufunc)):
+        qualname = getattr(fn, "__qualname__", fn.__name__)
+        h.update(f"builtin:{getattr(fn, '__module__', '')}.{qualname}".encode())
+    elif isinstance(fn, type):
+        h.update(fn.__qualname__.encode())
+    elif callable(fn) and isinstance(vars(type(fn)).get("__call__"), types.FunctionType):
+        value_digest(vars(type(fn))["__call__"])
+        h.update(repr(sorted(vars(fn).items()) if hasattr(fn, "__dict__") else "").encode())
+    else:
+        raise TypeError(f"cannot fingerprint {fn!r} ({type(fn).__name__}): its code cannot be read, so data "
+                        "made with it cannot be cached safely; pass cache=False")
+    return h.hexdigest()[:16]
+
+
+def system_fingerprint(system) -> str:
+    """Fingerprint of everything in an ODE system that decides its data beyond its name and
+    parameters: the vector field and any overridden ``sample_initial`` / ``exact_solution``."""
+    parts = [callable_fingerprint(system.vector_field)]
+    for method in ("sample_initial", "exact_solution"):
+        impl = getattr(type(system), method, None)
+        if impl is not None:
+            parts.append(callable_fingerprint(getattr(impl, "__func__", impl)))
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
+
+
 def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Kept for callers of the old private name; use :func:`hitslite.io.atomic_write`."""
+    from .io import atomic_write
+
+    atomic_write(path, write)
 
 
 def cached(
@@ -267,6 +341,7 @@ def ode_dataset(
     dt: float | None = None,
     seed: int = 0,
     refresh: bool = False,
+    cache: bool = True,
 ) -> Trajectory:
     """One split of an ODE data set, following HiTS App. A.1 / Table 2 (cached).
 
@@ -283,6 +358,10 @@ def ode_dataset(
     split : ``"train"``, ``"val"`` or ``"test"``.
     n_trajectories, n_steps, dt : override the recipe's defaults (Table 2 sizes; A.1 step and length).
     seed : base seed of the initial-condition generator.
+    cache : reuse / write ``data/cache``. The cache key covers the system's name, parameters, region
+        and the fingerprint of its code (:func:`system_fingerprint`: vector field, initial sampler), so
+        editing a system's equations makes new data, never returns the old. A system whose code cannot
+        be fingerprinted raises ``TypeError``; pass ``cache=False`` for it.
 
     Returns
     -------
@@ -319,6 +398,7 @@ def ode_dataset(
         "rtol": None if exact else GROUND_TRUTH_RTOL,
         "atol": None if exact else GROUND_TRUTH_ATOL,
         "version": DATA_VERSION,
+        "code": system_fingerprint(system) if cache else None,
     }
 
     def build() -> Trajectory:
@@ -333,6 +413,10 @@ def ode_dataset(
             x = solve_reference(system, x0, t)
         return Trajectory(t=t, x=x, dt=dt, meta={"system": system.name, "split": split})
 
+    if not cache:
+        traj = build()
+        traj.meta["recipe"] = recipe
+        return traj
     return cached(recipe, build, refresh=refresh)
 
 
@@ -368,7 +452,7 @@ def ode_splits(system, *, seed: int = 0, **overrides) -> dict[str, Trajectory]:
 
 
 # ============================================================================================
-# PDE and particle data sets (issue 3): FitzHugh–Nagumo (LB), Kuramoto–Sivashinsky (ETDRK4),
+# PDE and particle data sets: FitzHugh–Nagumo (LB), Kuramoto–Sivashinsky (ETDRK4),
 # advection–diffusion particles (Euler–Maruyama). Same cache, same split names.
 # ============================================================================================
 __all__ += ["fhn_initial_conditions", "fhn_dataset", "fhn_splits", "fhn_fd_reference", "ks_dataset",
@@ -428,18 +512,20 @@ def fhn_initial_conditions(system=None, n: int = 6, seed: int = 0) -> torch.Tens
 def _fhn_lattice_boltzmann(system, x0: torch.Tensor, *, dt: float, n_drop: int, save_every: int,
                            n_steps: int) -> Trajectory:
     """Lattice Boltzmann from ``x0`` (populations at equilibrium): ``n_drop`` steps dropped, then every
-    ``save_every``-th of ``n_steps * save_every`` steps saved (the first saved state follows the drop)."""
+    ``save_every``-th of ``n_steps * save_every`` steps saved (the first saved state follows the drop).
+    Runs through :meth:`~hitslite.pde.LatticeBoltzmann.advance` (compiled when numba is installed)."""
     from .pde import LatticeBoltzmann
-    from .steppers import Repeated, rollout
 
     lb = LatticeBoltzmann(system, dt)
     with torch.no_grad():
-        carry = lb.init_carry(x0)
-        x = x0
-        if n_drop:
-            tr, carry = rollout(Repeated(lb, n_drop), x0, 1, carry=carry, return_carry=True)
-            x = tr.x[:, -1]
-        return rollout(Repeated(lb, save_every), x, n_steps, t0=n_drop * dt, carry=carry)
+        x, carry = lb.advance(x0, None, n_drop) if n_drop else (x0, lb.init_carry(x0))
+        states = [x]
+        for _ in range(n_steps):
+            x, carry = lb.advance(x, carry, save_every)
+            states.append(x)
+    step = lb.dt * save_every  # the times and step of rollout(Repeated(lb, save_every), ..., t0=n_drop * dt)
+    t = n_drop * dt + step * torch.arange(n_steps + 1, dtype=torch.float64)
+    return Trajectory(t=t, x=torch.stack(states, dim=1), dt=step)
 
 
 def fhn_dataset(
@@ -568,6 +654,7 @@ def ks_dataset(
     solver_dt: float | None = None,
     seed: int = 0,
     refresh: bool = False,
+    canonical: bool = True,
     **system_params,
 ) -> Trajectory:
     """Kuramoto–Sivashinsky data by :class:`~hitslite.pde.ETDRK4` (cached).
@@ -579,7 +666,15 @@ def ks_dataset(
     ``n_trajectories`` / ``n_steps`` shrink it (the size knob). Initial states from
     :meth:`~hitslite.systems.KuramotoSivashinsky.sample_initial` with a generator seeded by
     ``(seed, split)``. Returns float64 ``x [n_trajectories, n_steps + 1, n]``.
+
+    The data are chaotic: where :data:`CANONICAL_KS` has committed anchors for these arguments (the
+    data sets the zoo and the chapters use), the trajectories are regenerated from them, in segments
+    of 50 time units, so every machine gets the same data (:mod:`hitslite.canonical`); the transient
+    is then not recomputed. ``canonical=False`` generates directly (a
+    :class:`~hitslite.canonical.CanonicalDataWarning` says so when no anchors exist and the horizon is
+    long enough to differ between machines).
     """
+    from .canonical import SEGMENT_TIME, CanonicalDataWarning, anchored_rollout, anchors_for
     from .pde import ETDRK4
     from .steppers import Repeated, rollout
     from .systems import get_system
@@ -596,11 +691,29 @@ def ks_dataset(
     _positive_int("n_steps", n_steps)
     sub = _ratio("save_dt", system.save_dt, system.solver_dt)
     n_transient = round(system.transient / system.solver_dt)
-    recipe = {
-        "name": f"ks-{preset}-{split}", "system": "ks", "params": system.params, "split": split,
-        "n_trajectories": n, "n_steps": n_steps, "seed": seed, "solver": "ETDRK4 (contour M=64)",
-        "version": DATA_VERSION,
-    }
+    recipe = ks_recipe(split, preset=preset, n_trajectories=n, n_steps=n_steps, seed=seed, **system_params)
+    t0 = n_transient * system.solver_dt
+    found = None if not canonical else anchors_for(recipe, n_steps)
+    if found is not None:  # regenerate from the committed anchors: the same data on every machine
+        anchors, stride, digest = found
+        recipe = {**recipe, "anchors": digest[:16]}
+
+        def build() -> Trajectory:
+            x, mismatch = anchored_rollout(Repeated(ETDRK4(system, system.solver_dt), sub), anchors, stride,
+                                           n_steps)
+            t = t0 + system.save_dt * torch.arange(n_steps + 1, dtype=torch.float64)
+            return Trajectory(t=t, x=x, dt=system.save_dt,
+                              meta={"system": "ks", "preset": preset, "split": split, "canonical": True,
+                                    "anchor_mismatch": mismatch})
+
+        return cached(recipe, build, refresh=refresh)
+
+    horizon = t0 + n_steps * system.save_dt
+    if canonical and horizon > 4 * SEGMENT_TIME:
+        warnings.warn(f"ks_dataset({split!r}, preset={preset!r}, n_trajectories={n}, n_steps={n_steps}): no "
+                      f"committed anchors cover this chaotic data set ({horizon:g} time units), so it is "
+                      "generated directly and differs between machines beyond about 200 time units "
+                      "(see hitslite.canonical)", CanonicalDataWarning, stacklevel=2)
 
     def build() -> Trajectory:
         gen = torch.Generator().manual_seed(1000 * seed + _SPLIT_SEED[split])
@@ -609,11 +722,59 @@ def ks_dataset(
         with torch.no_grad():
             if n_transient:
                 x0 = Repeated(stepper, n_transient)(x0)
-            traj = rollout(Repeated(stepper, sub), x0, n_steps, t0=n_transient * system.solver_dt)
-        traj.meta = {"system": "ks", "preset": preset, "split": split}
+            traj = rollout(Repeated(stepper, sub), x0, n_steps, t0=t0)
+        traj.meta = {"system": "ks", "preset": preset, "split": split, "canonical": False}
         return traj
 
     return cached(recipe, build, refresh=refresh)
+
+
+def ks_recipe(split: str, *, preset: str = "led", n_trajectories: int | None = None,
+              n_steps: int | None = None, seed: int = 0, **system_params) -> dict[str, Any]:
+    """The cache recipe of :func:`ks_dataset` for these arguments (what its anchors are keyed by)."""
+    from .systems import get_system
+
+    system = get_system("ks", preset=preset, **system_params)
+    i = SPLITS.index(split)
+    return {
+        "name": f"ks-{preset}-{split}", "system": "ks", "params": system.params, "split": split,
+        "n_trajectories": system.n_trajectories[i] if n_trajectories is None else n_trajectories,
+        "n_steps": system.n_steps[i] if n_steps is None else n_steps, "seed": seed,
+        "solver": "ETDRK4 (contour M=64)", "version": DATA_VERSION,
+    }
+
+
+#: The chaotic data sets of the book with committed anchors (:mod:`hitslite.canonical`): keyword
+#: arguments of :func:`ks_dataset`. LED (zoo ``led_ks`` train / val; Chapter 11 and ``bench led`` test
+#: starts), L-HiTS (10 / 5 / 5 trajectories), HiTS sequence generation (train).
+CANONICAL_KS = (
+    {"split": "train", "preset": "led", "n_trajectories": 16, "n_steps": 5000},
+    {"split": "val", "preset": "led", "n_trajectories": 1, "n_steps": 5000},
+    {"split": "test", "preset": "led", "n_trajectories": 40, "n_steps": 600},
+    {"split": "train", "preset": "lhits", "n_trajectories": 10, "n_steps": 5120},
+    {"split": "val", "preset": "lhits", "n_trajectories": 5, "n_steps": 5120},
+    {"split": "test", "preset": "lhits", "n_trajectories": 5, "n_steps": 5120},
+    {"split": "train", "preset": "hits", "n_trajectories": 1, "n_steps": 4000},
+)
+
+
+def make_canonical_ks() -> list:
+    """Maintainer tool: generate every data set of :data:`CANONICAL_KS` directly (transient included)
+    and commit its anchors every :data:`~hitslite.canonical.SEGMENT_TIME` time units. Run once, on
+    one machine; the anchors then define the data everywhere (``python -m hitslite.data canonical``)."""
+    from .canonical import SEGMENT_TIME, write_anchors
+    from .systems import get_system
+
+    written = []
+    for spec in CANONICAL_KS:
+        spec = dict(spec)
+        split = spec.pop("split")
+        traj = ks_dataset(split, canonical=False, **spec)
+        system = get_system("ks", preset=spec["preset"])
+        stride = round(SEGMENT_TIME / system.save_dt)
+        written.append(write_anchors(ks_recipe(split, **spec), traj.x, stride,
+                                     note="generated directly (transient included) by make_canonical_ks"))
+    return written
 
 
 def particle_dataset(
@@ -668,7 +829,7 @@ def particle_dataset(
 
 
 #: L-HiTS data recipes (Sec. 4, Tables 5–6). FHN: the LED lattice-Boltzmann data the authors reused
-#: (REFERENCE_CODE_FACTS: LED's six initial conditions, 10019 samples each), at LED's own sampling
+#: (the authors' code loads LED's six initial conditions, 10019 samples each), at LED's own sampling
 #: Δt = 1 (200 LB steps), T = 5120 steps, split 3 / 2 / 1 as in the authors' code (Table 5 says
 #: 4 / 1 / 1 and Δt = 0.01; 51.2 time units would be a quarter of one oscillation), pooled over five
 #: seeded families of the six initial conditions: 15 / 10 / 5 trajectories. The first 1000 time units

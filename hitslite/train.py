@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import os
 import time
@@ -23,6 +24,7 @@ import torch
 from torch import nn
 
 from .data import Trajectory
+from .io import fingerprint, load_checkpoint, resume_or_fit, save_checkpoint
 from .steppers import Stepper
 
 __all__ = ["make_windows", "multistep_loss", "fit", "fit_stack", "fit_levels", "FitResult"]
@@ -108,17 +110,57 @@ class FitResult:
             "epochs": self.epochs, "seconds": round(self.seconds, 2), "stop_reason": self.stop_reason,
         }
 
+    def to_state(self) -> dict:
+        """Everything, history included, as JSON-able values (for checkpoints; see :meth:`from_state`)."""
+        return {"history": {k: list(v) for k, v in self.history.items()}, "best_epoch": self.best_epoch,
+                "best_loss": self.best_loss, "epochs": self.epochs, "seconds": self.seconds,
+                "stop_reason": self.stop_reason}
 
-def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    @classmethod
+    def from_state(cls, state: dict) -> FitResult:
+        """The :class:`FitResult` that :meth:`to_state` described."""
+        return cls(history={k: list(v) for k, v in state["history"].items()}, best_epoch=state["best_epoch"],
+                   best_loss=state["best_loss"], epochs=state["epochs"], seconds=state["seconds"],
+                   stop_reason=state["stop_reason"])
+
+
+#: the arguments of :func:`fit` that decide its result (fingerprinted with a checkpoint); the loss function
+#: is not among them: functions have no identity that is stable from one process to the next
+_FIT_HYPERPARAMETERS = ("lr", "batch_size", "max_epochs", "patience", "target_loss", "lr_halving_patience",
+                        "cosine_decay", "min_lr", "seed")
+
+
+def _loss_generators(loss_fn) -> list[torch.Generator]:
+    """The ``torch.Generator`` s bound into a ``functools.partial`` loss (e.g. its noise generator)."""
+    found = []
+    while isinstance(loss_fn, functools.partial):
+        found += [v for v in (*loss_fn.args, *loss_fn.keywords.values()) if isinstance(v, torch.Generator)]
+        loss_fn = loss_fn.func
+    return found
+
+
+def _check_windows(name: str, windows: torch.Tensor) -> None:
+    """ValueError naming ``name`` for no windows at all, or NaN/Inf in them."""
+    if windows.shape[0] == 0:
+        raise ValueError(f"{name} holds 0 windows (shape {tuple(windows.shape)}); need at least one")
+    if windows.is_floating_point() or windows.is_complex():
+        bad = ~torch.isfinite(windows)
+        if bool(bad.any()):
+            first = int(bad.reshape(windows.shape[0], -1).any(dim=1).nonzero()[0])
+            raise ValueError(f"{name} contains NaN or Inf ({int(bad.sum())} values; first in window "
+                             f"{first}); training on it would return garbage weights — clean or drop those "
+                             "windows")
+
+
+def _diverged(what: str, value: float, epoch: int, lr) -> FloatingPointError:
+    return FloatingPointError(
+        f"{what} became {value} at epoch {epoch + 1}: training diverged. Try a smaller lr (now {lr:g}); "
+        "the weights of this run are not usable")
 
 
 def _stop_reason(train_loss: float, epoch: int, since_best: int, target_loss: float, patience: int | None) -> str:
-    """Why training stops after ``epoch`` (0-based), or ``""`` to go on — shared by fit and fit_stack."""
-    if not math.isfinite(train_loss):
-        return f"training loss became {train_loss} at epoch {epoch + 1}"
+    """Why training stops after ``epoch`` (0-based), or ``""`` to go on — shared by fit and fit_stack
+    (a non-finite loss never gets here: both raise :func:`_diverged` first)."""
     if train_loss <= target_loss:
         return f"training loss {train_loss:.2e} <= target {target_loss:g}"
     if patience is not None and since_best >= patience:
@@ -164,8 +206,17 @@ def fit(
 
     ``device`` moves the stepper and data there (default: where the stepper already is).
     ``checkpoint`` makes the run resumable: state is saved atomically every ``checkpoint_every``
-    epochs and a later call with the same path continues where it stopped. Shuffling uses a
-    ``torch.Generator`` seeded with ``seed``; nothing is seeded globally.
+    epochs (:func:`hitslite.io.save_checkpoint`: no pickled objects) and a later call with the same
+    path continues where it stopped. The checkpoint records a fingerprint of ``train``, ``val``, the
+    hyperparameters and the stepper's initial weights; a checkpoint of a different run is refused
+    with a ``ValueError`` (delete it to start afresh). Shuffling uses a ``torch.Generator`` seeded
+    with ``seed``; generators bound into a ``functools.partial`` ``loss_fn`` (noise, subsampling)
+    are checkpointed too, so a resumed run draws what an uninterrupted one would. Nothing is
+    seeded globally.
+
+    Refuses garbage: NaN/Inf or zero windows in ``train`` or ``val`` are a ``ValueError``; a
+    training or validation loss that becomes NaN/Inf raises ``FloatingPointError`` naming the epoch
+    (typically ``lr`` is too large) instead of returning weights that never trained.
     """
     from tqdm.auto import tqdm
 
@@ -177,9 +228,22 @@ def fit(
         raise ValueError(f"need lr > 0, batch_size >= 1, max_epochs >= 1; got {lr}, {batch_size}, {max_epochs}")
     if cosine_decay and lr_halving_patience:
         raise ValueError("cosine_decay and lr_halving_patience are two learning-rate schedules; pass one")
+    _check_windows("train", train)
+    if val is not None:
+        _check_windows("val", val)
     params = list(stepper.parameters())
     if not params:
         raise ValueError("stepper has no trainable parameters")
+    loss_gens = _loss_generators(loss_fn)
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None:
+        hparams = {"lr": lr, "batch_size": batch_size, "max_epochs": max_epochs, "patience": patience,
+                   "target_loss": target_loss, "lr_halving_patience": lr_halving_patience,
+                   "cosine_decay": cosine_decay, "min_lr": min_lr, "seed": seed}
+        run_fp = {"train": fingerprint(train), "val": fingerprint(val),
+                  "hyperparameters": fingerprint(hparams),
+                  "initial_weights": fingerprint(stepper.state_dict()),
+                  "loss_generators": fingerprint(loss_gens)}
     device = torch.device(device) if device is not None else params[0].device
     dtype = params[0].dtype
     stepper.to(device)
@@ -191,14 +255,15 @@ def fit(
     best_state = copy.deepcopy(stepper.state_dict())
     start_epoch, since_best, elapsed = 0, 0, 0.0
 
-    ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+        state, meta = load_checkpoint(ckpt, fingerprint=run_fp, map_location=device)
         stepper.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
-        best_state, result = state["best_state"], state["result"]
-        start_epoch, since_best, elapsed = state["epoch"], state["since_best"], result.seconds
+        for g, g_state in zip(loss_gens, state["loss_generators"]):
+            g.set_state(g_state)
+        best_state, result = state["best_state"], FitResult.from_state(meta["result"])
+        start_epoch, since_best, elapsed = meta["epoch"], meta["since_best"], result.seconds
 
     t0 = time.perf_counter() - elapsed
     bar = tqdm(range(start_epoch, max_epochs), desc=desc or f"fit dt={getattr(stepper, 'dt', '?')}",
@@ -220,10 +285,14 @@ def fit(
             running += float(loss.detach()) * batch.shape[0]
             seen += batch.shape[0]
         train_loss = running / seen
+        if not math.isfinite(train_loss):
+            raise _diverged("the training loss", train_loss, epoch, opt.param_groups[0]["lr"])
         stepper.eval()
         if val is not None:
             with torch.no_grad():
                 val_loss = float(loss_fn(stepper, val))
+            if not math.isfinite(val_loss):
+                raise _diverged("the validation loss", val_loss, epoch, opt.param_groups[0]["lr"])
         else:
             val_loss = train_loss
         result.history["epoch"].append(epoch + 1)
@@ -246,9 +315,11 @@ def fit(
         if result.stop_reason:
             break
         if ckpt is not None and (epoch + 1) % checkpoint_every == 0:
-            _save_atomic({"model": stepper.state_dict(), "optimizer": opt.state_dict(),
-                          "generator": gen.get_state(), "best_state": best_state, "result": result,
-                          "epoch": epoch + 1, "since_best": since_best}, ckpt)
+            save_checkpoint(ckpt, {"model": stepper.state_dict(), "optimizer": opt.state_dict(),
+                                   "generator": gen.get_state(), "best_state": best_state,
+                                   "loss_generators": [g.get_state() for g in loss_gens]},
+                            {"result": result.to_state(), "epoch": epoch + 1, "since_best": since_best},
+                            fingerprint=run_fp)
     else:
         result.stop_reason = result.stop_reason or f"reached max_epochs={max_epochs}"
     bar.close()
@@ -279,7 +350,10 @@ def fit_levels(
     ``make_stepper(dt)`` builds an untrained stepper for step ``dt``. Windows come from
     :func:`make_windows` with stride ``2**k`` on ``train`` and ``val``. Returns the trained
     steppers (ordered like ``levels``) and their :class:`FitResult` s. Extra keyword arguments go
-    to :func:`fit`. With ``checkpoint_dir`` each level checkpoints to ``level{k}.pt`` there.
+    to :func:`fit`. With ``checkpoint_dir`` each level checkpoints to ``level{k}.pt`` there and,
+    once trained, is kept in ``level{k}.done.pt`` (weights and :class:`FitResult`, with a fingerprint
+    of its windows and settings): a rerun loads finished levels instead of training them again
+    (:func:`hitslite.io.resume_or_fit`), and refuses those of a different run.
 
     ``batched=True`` trains all levels at once with :func:`fit_stack` (ResNet steppers of one
     architecture only): the same per-level Adam, early stopping and learning-rate halving, one
@@ -305,20 +379,20 @@ def fit_levels(
         tr = make_windows(train, stride, n_forward, starts=starts, generator=gen)
         va = make_windows(val, stride, n_forward, starts=starts, generator=gen)
         stepper = make_stepper(train.dt * stride)
-        ckpt = done = None
-        if checkpoint_dir is not None:
+        desc = f"NNTS {k} (dt={train.dt * stride:g})"
+        if checkpoint_dir is None:
+            res = fit(stepper, tr, va, seed=seed + k, progress=progress, desc=desc, **fit_kwargs)
+        else:
             Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
             ckpt = Path(checkpoint_dir) / f"level{k}.pt"
-            done = Path(checkpoint_dir) / f"level{k}.done.pt"
-        if done is not None and done.exists():  # finished in an earlier, interrupted run
-            state = torch.load(done, weights_only=False)
-            stepper.load_state_dict(state["model"])
-            res = state["result"]
-        else:
-            res = fit(stepper, tr, va, seed=seed + k, progress=progress,
-                      desc=f"NNTS {k} (dt={train.dt * stride:g})", checkpoint=ckpt, **fit_kwargs)
-            if done is not None:
-                _save_atomic({"model": stepper.state_dict(), "result": res}, done)
+            run = {"level": k, "seed": seed + k,
+                   "fit": {key: v for key, v in fit_kwargs.items() if key in _FIT_HYPERPARAMETERS}}
+            state = resume_or_fit(
+                Path(checkpoint_dir) / f"level{k}.done.pt", stepper,
+                lambda: fit(stepper, tr, va, seed=seed + k, progress=progress, desc=desc,  # noqa: B023
+                            checkpoint=ckpt, **fit_kwargs).to_state(),
+                fingerprint={"train": fingerprint(tr), "val": fingerprint(va), "run": fingerprint(run)})
+            res = FitResult.from_state(state)
         steppers.append(stepper)
         results.append(res)
     return steppers, results
@@ -416,6 +490,17 @@ def fit_stack(
 
     if not (len(steppers) == len(train) == len(val)) or not steppers:
         raise ValueError("steppers, train and val must be non-empty lists of the same length (one per level)")
+    for l, (tr, va) in enumerate(zip(train, val)):
+        _check_windows(f"train[{l}]", tr)
+        _check_windows(f"val[{l}]", va)
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None:
+        hparams = {"lr": lr, "batch_size": batch_size, "max_epochs": max_epochs, "patience": patience,
+                   "target_loss": target_loss, "lr_halving_patience": lr_halving_patience, "min_lr": min_lr,
+                   "seed": seed}
+        run_fp = {"train": fingerprint(train), "val": fingerprint(val),
+                  "hyperparameters": fingerprint(hparams),
+                  "initial_weights": fingerprint([s.state_dict() for s in steppers])}
     stack = ResNetStack(steppers)
     device = torch.device(device) if device is not None else next(steppers[0].parameters()).device
     dtype = stack.weights[0].dtype
@@ -433,14 +518,14 @@ def fit_stack(
     active = torch.ones(L, dtype=torch.bool)
     start_epoch, elapsed = 0, 0.0
 
-    ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+        state, meta = load_checkpoint(ckpt, fingerprint=run_fp, map_location=device)
         stack.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
-        best_params, results = state["best_params"], state["results"]
-        since_best, active, start_epoch = state["since_best"], state["active"], state["epoch"]
+        best_params, results = state["best_params"], [FitResult.from_state(r) for r in meta["results"]]
+        # counters live on the CPU whatever map_location put them on
+        since_best, active, start_epoch = state["since_best"].cpu(), state["active"].cpu(), meta["epoch"]
         elapsed = max(r.seconds for r in results)
 
     t0 = time.perf_counter() - elapsed
@@ -463,6 +548,10 @@ def fit_stack(
         with torch.no_grad():
             per_window = _stack_loss(stack, val_all)
             val_loss = ((per_window * val_mask).sum(dim=1) / val_mask.sum(dim=1)).double().cpu()
+        for l in range(L):  # a stopped level is frozen: its losses stay what they were
+            for what, loss in (("training", float(train_loss[l])), ("validation", float(val_loss[l]))):
+                if active[l] and not math.isfinite(loss):
+                    raise _diverged(f"the {what} loss of level {l}", loss, epoch, float(opt.lr[l]))
         improved = (val_loss < torch.tensor([r.best_loss for r in results])) & active
         for p, best in zip(stack.parameters(), best_params):
             best[improved.to(device)] = p.detach()[improved.to(device)]
@@ -489,9 +578,11 @@ def fit_stack(
         if not active.any():
             break
         if ckpt is not None and (epoch + 1) % checkpoint_every == 0:
-            _save_atomic({"model": stack.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                          "best_params": best_params, "results": results, "since_best": since_best,
-                          "active": active, "epoch": epoch + 1}, ckpt)
+            save_checkpoint(ckpt, {"model": stack.state_dict(), "optimizer": opt.state_dict(),
+                                   "generator": gen.get_state(), "best_params": best_params,
+                                   "since_best": since_best, "active": active},
+                            {"results": [r.to_state() for r in results], "epoch": epoch + 1},
+                            fingerprint=run_fp)
     bar.close()
     for r in results:
         r.stop_reason = r.stop_reason or f"reached max_epochs={max_epochs}"
@@ -508,7 +599,7 @@ def fit_stack(
 
 
 # ============================================================================================
-# Sequence generation baselines (HiTS Sec. 3.2; issue 5)
+# Sequence generation baselines (HiTS Sec. 3.2)
 # ============================================================================================
 __all__ += ["teacher_forcing_loss", "truncated_bptt_loss"]
 

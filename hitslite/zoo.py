@@ -6,11 +6,28 @@ the SHA-256 of every file, train/validation losses per model, training seconds, 
 torch and hitslite versions. :func:`load_pretrained` refuses a missing or altered file, or a
 manifest whose config differs from the code's, with a message saying how to rebuild it.
 
+What the hashes protect against, and what not. Every file of an entry is listed in its
+manifest with its SHA-256, and the package pins the SHA-256 of every committed manifest in
+``hitslite/zoo_pins.json`` (package data). Together they catch accidental corruption (a bad disk,
+a botched merge, a Git LFS pointer in place of the weights), torn or partial downloads, a weights
+file edited or replaced without its manifest, and a manifest edited (or regenerated for other
+weights) without the package. They do not protect against someone who edits the package too: the
+pins live in the same repository as the weights, so whoever can rewrite both can make them agree.
+The weights are read with ``torch.load(..., weights_only=True)``, which builds only tensors and
+plain containers: a tampered file brings wrong numbers, not code.
+
+Pins apply to the committed zoo, :func:`zoo_dir`; entries in any other directory
+(``retrained_dir()``, a temporary folder) have no pin and are verified by their manifest only.
+Writing an entry into :func:`zoo_dir` (``train``, ``select``, ``rewrite``) updates its pin;
+``python -m hitslite.zoo pin`` rewrites the pins from the current manifests after verifying them.
+
 Command line::
 
     python -m hitslite.zoo list
     python -m hitslite.zoo train harmonic_oscillator [--device cuda] [--quiet]   # resumable
-    python -m hitslite.zoo verify [entry ...]
+    python -m hitslite.zoo verify [entry ...]      # exits non-zero unless it verified something, all ok
+    python -m hitslite.zoo pin [entry ...]         # after a deliberate retraining: pin the new manifests
+    python -m hitslite.zoo fetch entry ... | all   # pip-installed package: download pinned entries (fetch.py)
 """
 
 from __future__ import annotations
@@ -20,6 +37,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -31,21 +49,36 @@ from typing import Any
 import torch
 from torch import nn
 
-from .data import _atomic_write, _repo_root, add_noise, cache_dir, cache_key, ode_splits
+from .data import _repo_root, add_noise, cache_dir, cache_key, ode_splits
 from .device import describe_device
+from .io import atomic_write, fingerprint, resume_or_fit
 from .neural import ResNetStepper
 from .systems import get_system
 from .train import fit_levels
 
-__all__ = ["ZooEntry", "ZooError", "ENTRIES", "zoo_dir", "load_pretrained", "load_or_train", "retrained_dir",
+__all__ = ["ZooEntry", "ZooError", "ZooDataWarning", "entry_data", "check_data_signature", "record_data_signature",
+           "ENTRIES", "zoo_dir", "load_pretrained", "load_or_train", "retrained_dir",
            "train_entry", "rewrite_weights",
-           "verify", "read_manifest", "register_entry", "select_entry_levels", "load_selection", "write_weights"]
+           "verify", "read_manifest", "register_entry", "select_entry_levels", "load_selection",
+           "write_weights", "pinned_entries", "pin_manifests"]
 
 WEIGHTS_FILE = "weights.pt"
 #: weights larger than this are split into ``weights-00.pt``, ``weights-01.pt`` ... (repository files stay small)
 SHARD_BYTES = 4 * 2**20
 MANIFEST_FILE = "manifest.json"
 SELECTION_FILE = "selection.json"
+#: the SHA-256 of every committed manifest, shipped with the package (see the module docstring)
+PINS_FILE = Path(__file__).with_name("zoo_pins.json")
+#: what a file or entry name may look like: no separators, no ``..``, nothing hidden
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+#: keys every manifest has, and their JSON types
+_MANIFEST_KEYS: dict[str, type | tuple[type, ...]] = {
+    "entry": str, "description": str, "config": dict, "config_hash": str, "data_recipe_hash": str,
+    "files": dict, "metrics": dict, "training_seconds": (int, float), "device": str, "torch_version": str,
+    "hitslite_version": str, "created": str,
+}
+_OPTIONAL_MANIFEST_KEYS: dict[str, type | tuple[type, ...]] = {"storage_dtype": str}
 
 
 class ZooError(ValueError):
@@ -72,10 +105,72 @@ class ZooEntry:
     #: files of a large entry; loading casts back to the built module's dtype. Not part of ``config``:
     #: it changes how the weights are kept, not how they are trained.
     storage_dtype: str | None = None
+    #: ``data(config) -> {"train": Trajectory, "val": Trajectory, ...}``: the data the entry trains and
+    #: validates on. Its :func:`~hitslite.canonical.data_signature` per split goes into the manifest
+    #: (``data_signature``), and :func:`entry_data` warns when the data made here differ from it.
+    data: Callable[[dict], dict] | None = None
 
     @property
     def config_hash(self) -> str:
         return cache_key(self.config)
+
+
+class ZooDataWarning(UserWarning):
+    """The data made on this machine for a zoo entry differ from the data its manifest records."""
+
+
+def _signatures(splits: dict) -> dict:
+    from .canonical import data_signature
+
+    return {split: data_signature(traj.x) for split, traj in splits.items() if split in ("train", "val", "test")}
+
+
+def check_data_signature(name: str, splits: dict, *, directory: str | os.PathLike | None = None) -> list[str]:
+    """Compare ``splits`` (``{split: Trajectory}``) with the data signatures in entry ``name``'s manifest;
+    warn (:class:`ZooDataWarning`) for every split that differs and return those messages. Splits the
+    manifest records no signature for are not judged."""
+    import warnings
+
+    from .canonical import data_signature, signature_mismatch
+
+    try:
+        recorded = read_manifest(name, directory).get("data_signature", {})
+    except ZooError:
+        return []
+    problems = []
+    for split, traj in splits.items():
+        if split in recorded:
+            why = signature_mismatch(recorded[split], data_signature(traj.x))
+            if why is not None:
+                problems.append(f"zoo entry {name!r}: the {split} data made here differ from those it was "
+                                f"trained and validated on ({why}); its recorded metrics do not apply to them")
+    for message in problems:
+        warnings.warn(message, ZooDataWarning, stacklevel=3)
+    return problems
+
+
+def entry_data(name: str, *, directory: str | os.PathLike | None = None, check: bool = True) -> dict:
+    """The data zoo entry ``name`` trains and validates on (``{split: Trajectory}``), checked against
+    the signatures its manifest records (see :func:`check_data_signature`)."""
+    entry = _entry(name)
+    if entry.data is None:
+        raise ZooError(f"zoo entry {name!r} does not declare its data")
+    splits = entry.data(entry.config)
+    if check:
+        check_data_signature(name, splits, directory=directory)
+    return splits
+
+
+def record_data_signature(name: str, *, note: str | None = None) -> dict:
+    """Maintainer tool: write the signature of the data entry ``name`` is built on *on this machine* into
+    its committed manifest (and re-pin it). Only for data that are the ones the entry was trained on
+    (deterministic recipes, or the canonical anchors of chaotic ones); ``note`` says how they relate."""
+    manifest = verify(name)
+    manifest["data_signature"] = _signatures(entry_data(name, check=False))
+    if note:
+        manifest["data_signature_note"] = note
+    _write_manifest(zoo_dir() / name, manifest)
+    return manifest
 
 
 ENTRIES: dict[str, ZooEntry] = {}
@@ -111,32 +206,128 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_manifest(name: str, directory: str | os.PathLike | None = None) -> dict:
-    """The parsed ``manifest.json`` of entry ``name`` (``ZooError`` if absent or unreadable)."""
+def _check_name(name: str, what: str) -> None:
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or ".." in name:
+        raise ZooError(f"{what} must be a plain file name (letters, digits, '_', '.', '-'; no path "
+                       f"separators or '..'), got {name!r}")
+
+
+def _validate_manifest(name: str, manifest: Any, path: Path) -> dict:
+    """``manifest`` if it has the structure :func:`train_entry` writes; ZooError naming the key otherwise."""
+    restore = f"restore it from git or retrain with `python -m hitslite.zoo train {name}`"
+    if not isinstance(manifest, dict):
+        raise ZooError(f"manifest of zoo entry {name!r} ({path}) must be a JSON object, got "
+                       f"{type(manifest).__name__}; {restore}")
+    for key, kind in {**_MANIFEST_KEYS, **_OPTIONAL_MANIFEST_KEYS}.items():
+        if key not in manifest:
+            if key in _MANIFEST_KEYS:
+                raise ZooError(f"manifest of zoo entry {name!r} ({path}) lacks the key {key!r}; {restore}")
+            continue
+        value = manifest[key]
+        if isinstance(value, bool) or not isinstance(value, kind):
+            want = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise ZooError(f"manifest of zoo entry {name!r} ({path}): key {key!r} must be a {want}, got "
+                           f"{type(value).__name__}; {restore}")
+    if manifest["entry"] != name:
+        raise ZooError(f"manifest of zoo entry {name!r} ({path}): key 'entry' says {manifest['entry']!r}; "
+                       f"a manifest belongs in the folder of its own entry; {restore}")
+    if not manifest["files"]:
+        raise ZooError(f"manifest of zoo entry {name!r} ({path}): key 'files' is empty; {restore}")
+    for fname, digest in manifest["files"].items():
+        try:
+            _check_name(fname, f"every key of 'files' in the manifest of zoo entry {name!r} ({path})")
+        except ZooError as err:  # a name that would reach outside the entry's folder
+            raise ZooError(f"{err}; {restore}") from None
+        if fname == MANIFEST_FILE:
+            raise ZooError(f"manifest of zoo entry {name!r} ({path}): 'files' lists the manifest itself; "
+                           f"{restore}")
+        if not isinstance(digest, str) or not _SHA256_HEX.fullmatch(digest):
+            raise ZooError(f"manifest of zoo entry {name!r} ({path}): files[{fname!r}] must be a SHA-256 "
+                           f"(64 lowercase hex digits), got {digest!r}; {restore}")
+    return manifest
+
+
+def _load_manifest(name: str, directory: str | os.PathLike | None) -> tuple[dict, str]:
+    """The validated manifest of ``name`` and the SHA-256 of its bytes (one read, so both agree)."""
+    _check_name(name, "a zoo entry name")
     path = Path(directory or zoo_dir()) / name / MANIFEST_FILE
     if not path.exists():
         raise ZooError(f"no pretrained weights for {name!r}: {path} does not exist. "
                        f"Train them with `python -m hitslite.zoo train {name}`.")
+    blob = path.read_bytes()
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+        manifest = json.loads(blob)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ZooError(f"{path} is not valid JSON ({err}); restore it from git or retrain {name!r}") from err
+    return _validate_manifest(name, manifest, path), hashlib.sha256(blob).hexdigest()
+
+
+def read_manifest(name: str, directory: str | os.PathLike | None = None) -> dict:
+    """The parsed ``manifest.json`` of entry ``name``: ``ZooError`` if absent, unreadable, or not
+    structured as :func:`train_entry` writes it (required keys and types, file names confined to the
+    entry's folder, 64-hex SHA-256 digests). Does not check the files or the pin: see :func:`verify`."""
+    return _load_manifest(name, directory)[0]
+
+
+# ---- pins: the SHA-256 of each committed manifest, kept in the package --------------------------------
+def _read_pins() -> dict[str, str]:
+    if not PINS_FILE.exists():
+        return {}
+    try:
+        pins = json.loads(PINS_FILE.read_text())["manifest_sha256"]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ZooError(f"{PINS_FILE} is corrupt ({err!r}); restore it from git") from err
+    if not isinstance(pins, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and _SHA256_HEX.fullmatch(v) for k, v in pins.items()):
+        raise ZooError(f"{PINS_FILE}: 'manifest_sha256' must map entry names to SHA-256 digests; "
+                       "restore it from git")
+    return pins
+
+
+def _write_pins(pins: dict[str, str]) -> None:
+    doc = {"about": "SHA-256 of every committed data/zoo/<entry>/manifest.json (see hitslite/zoo.py); "
+                    "rewrite with `python -m hitslite.zoo pin`",
+           "manifest_sha256": dict(sorted(pins.items()))}
+    text = json.dumps(doc, indent=2) + "\n"
+    atomic_write(PINS_FILE, lambda f: f.write(text.encode()))
+
+
+def _is_pinned_dir(directory: str | os.PathLike | None) -> bool:
+    """Whether ``directory`` is the committed zoo (:func:`zoo_dir`), where the pins apply."""
+    return directory is None or Path(directory).resolve() == zoo_dir().resolve()
+
+
+def pinned_entries() -> list[str]:
+    """The entries whose manifests the package pins: the committed zoo."""
+    return sorted(_read_pins())
 
 
 def verify(name: str, directory: str | os.PathLike | None = None) -> dict:
-    """Check entry ``name``: manifest present, config equal to the code's, every file's SHA-256.
+    """Check entry ``name``: a well-formed manifest, equal to its pin (committed zoo only), config
+    equal to the code's, every listed file present with its SHA-256.
 
     Returns the manifest; raises :class:`ZooError` naming the problem otherwise.
     """
+    return _verify(name, directory, check_pin=True)
+
+
+def _verify(name: str, directory: str | os.PathLike | None, *, check_pin: bool) -> dict:
     entry = _entry(name)
     folder = Path(directory or zoo_dir()) / name
-    manifest = read_manifest(name, directory)
-    if manifest.get("config") != entry.config:
-        theirs, ours = manifest.get("config", {}), entry.config
+    manifest, manifest_sha = _load_manifest(name, directory)
+    if check_pin and _is_pinned_dir(directory):
+        pin = _read_pins().get(name)
+        if pin is not None and pin != manifest_sha:
+            raise ZooError(f"zoo entry {name!r}: {folder / MANIFEST_FILE} does not match the SHA-256 pinned "
+                           f"in {PINS_FILE.name} (the manifest was changed without the package); restore it "
+                           "from git, or after a deliberate retraining run "
+                           f"`python -m hitslite.zoo pin {name}`")
+    if manifest["config"] != entry.config:
+        theirs, ours = manifest["config"], entry.config
         keys = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
         raise ZooError(f"zoo entry {name!r} was trained with a different config than the code defines "
                        f"(differs in {keys}); retrain with `python -m hitslite.zoo train {name}`")
-    files = manifest.get("files", {})
+    files = manifest["files"]
     if not _weight_files(files):
         raise ZooError(f"manifest of {name!r} lists no weights file")
     for fname, digest in files.items():
@@ -155,8 +346,32 @@ def _weight_files(files: dict) -> list[str]:
 
 
 def _write_manifest(folder: Path, manifest: dict) -> None:
+    """Write ``folder/manifest.json``; in the committed zoo, pin it too (see the module docstring)."""
     text = json.dumps(manifest, indent=2) + "\n"
-    _atomic_write(folder / MANIFEST_FILE, lambda f: f.write(text.encode()))
+    atomic_write(folder / MANIFEST_FILE, lambda f: f.write(text.encode()))
+    if _is_pinned_dir(folder.parent):
+        _write_pins({**_read_pins(), folder.name: hashlib.sha256(text.encode()).hexdigest()})
+
+
+def pin_manifests(names: list[str] | None = None) -> dict[str, str]:
+    """Pin the manifests of the committed zoo (:func:`zoo_dir`) in the package's ``zoo_pins.json``.
+
+    ``names`` (default: every registered entry with a folder there) are verified first without
+    their old pins — config and every file's SHA-256 — and nothing is written unless all pass.
+    Without ``names`` the pins are rewritten from scratch (entries no longer present lose theirs);
+    with ``names`` only those pins change. Returns the new ``{entry: manifest SHA-256}``.
+    """
+    everything = names is None
+    if names is None:
+        names = sorted(n for n in ENTRIES if (zoo_dir() / n / MANIFEST_FILE).exists())
+    if not names:
+        raise ZooError(f"nothing to pin: no registered entry has a manifest in {zoo_dir()}")
+    new = {}
+    for name in names:
+        _verify(name, None, check_pin=False)
+        new[name] = _load_manifest(name, None)[1]
+    _write_pins(new if everything else {**_read_pins(), **new})
+    return new
 
 
 def write_weights(folder: Path, state: dict[str, torch.Tensor], dtype: str | None = None) -> dict[str, str]:
@@ -182,7 +397,7 @@ def write_weights(folder: Path, state: dict[str, torch.Tensor], dtype: str | Non
         if old.name not in names:
             old.unlink()
     for fname, shard in zip(names, shards):
-        _atomic_write(folder / fname, lambda f, shard=shard: torch.save(shard, f))
+        atomic_write(folder / fname, lambda f, shard=shard: torch.save(shard, f))
     return {fname: _sha256(folder / fname) for fname in names}
 
 
@@ -194,12 +409,20 @@ def load_pretrained(name: str, *, device: torch.device | str | None = None,
     mismatched checkpoint.
     """
     entry = _entry(name)
-    verify(name, directory)
+    if _is_pinned_dir(directory) and not (zoo_dir() / name).exists() and name in _read_pins():
+        from .fetch import fetch_entry
+
+        fetch_entry(name)  # a pip-installed package has no weights: download them (HITSLITE_OFFLINE=1: never)
+    manifest = verify(name, directory)
     module = entry.build(entry.config)
     folder = Path(directory or zoo_dir()) / name
     state = {}
-    for fname in _weight_files(read_manifest(name, directory)["files"]):
-        state.update(torch.load(folder / fname, map_location="cpu", weights_only=True))
+    for fname in _weight_files(manifest["files"]):
+        try:
+            state.update(torch.load(folder / fname, map_location="cpu", weights_only=True))
+        except Exception as err:  # noqa: BLE001 - its hash matched: written broken, or not a weights file
+            raise ZooError(f"zoo entry {name!r}: {folder / fname} is not a readable weights file "
+                           f"({type(err).__name__}); retrain with `python -m hitslite.zoo train {name}`") from err
     try:
         module.load_state_dict(state)
     except RuntimeError as err:
@@ -232,6 +455,7 @@ def train_entry(name: str, *, device: torch.device | str | None = None, progress
         "config_hash": entry.config_hash,
         "data_recipe_hash": cache_key({"system": entry.config.get("system"), "data": entry.config.get("data")}),
         "files": weight_files,
+        **({"data_signature": _signatures(entry.data(entry.config))} if entry.data is not None else {}),
         "storage_dtype": entry.storage_dtype or "as trained",
         "metrics": metrics,
         "training_seconds": round(metrics.get("seconds", seconds), 1),
@@ -294,7 +518,7 @@ def select_entry_levels(name: str, *, directory: str | os.PathLike | None = None
         "device": describe_device(device),
     }
     body = json.dumps(record, indent=2) + "\n"
-    _atomic_write(folder / SELECTION_FILE, lambda f: f.write(body.encode()))
+    atomic_write(folder / SELECTION_FILE, lambda f: f.write(body.encode()))
     manifest["files"][SELECTION_FILE] = _sha256(folder / SELECTION_FILE)
     _write_manifest(folder, manifest)
     return record
@@ -306,7 +530,12 @@ def load_selection(name: str, *, directory: str | os.PathLike | None = None) -> 
     if SELECTION_FILE not in manifest.get("files", {}):
         raise ZooError(f"zoo entry {name!r} has no stored level selection; run "
                        f"`python -m hitslite.zoo select {name}`")
-    record = json.loads((Path(directory or zoo_dir()) / name / SELECTION_FILE).read_text())
+    path = Path(directory or zoo_dir()) / name / SELECTION_FILE
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:  # verify() checked its hash: written broken
+        raise ZooError(f"{path} is not valid JSON ({err}); rerun "
+                       f"`python -m hitslite.zoo select {name}`") from err
     for key in ("upper_scores", "lower_scores"):
         record[key] = {int(k): v for k, v in record[key].items()}
     return record
@@ -392,7 +621,7 @@ def _train_hits_levels(config: dict, *, workdir: Path, device, progress: bool):
 def hits_levels_entry(name: str, description: str, **config) -> ZooEntry:
     """Register a HiTS level set: ``config`` holds system, state_dim, data, levels, hidden, train, seed."""
     return register_entry(ZooEntry(name, description, config, _build_hits_levels, _train_hits_levels,
-                                   selectable=True))
+                                   selectable=True, data=level_set_splits))
 
 
 hits_levels_entry(
@@ -435,19 +664,19 @@ for _system, _dim in (("hyperbolic", 2), ("cubic", 2), ("van_der_pol", 2), ("hop
     )
 del _system, _dim, _train
 
-# HiTS App. B.2 / Tables 7-8: the same recipe on noisy observations (1 % and 2 %), hyperbolic system only on
-# this CPU (the other systems: register more entries the same way and train them on a GPU).
-for _level in (0.01, 0.02):
-    hits_levels_entry(
-        f"hyperbolic_noise{round(_level * 100)}",
-        f"HiTS App. B.2: hyperbolic, 11 levels trained on observations with {_level:.0%} noise",
-        **{**ENTRIES["hyperbolic"].config, "noise": _level},
-    )
-del _level
+# HiTS App. B.2 / Tables 7-8: the same recipe on noisy observations (1 % and 2 %), for the five systems.
+for _system in ("hyperbolic", "cubic", "hopf", "van_der_pol", "lorenz"):
+    for _level in (0.01, 0.02):
+        hits_levels_entry(
+            f"{_system}_noise{round(_level * 100)}",
+            f"HiTS App. B.2: {_system}, 11 levels trained on observations with {_level:.0%} noise",
+            **{**ENTRIES[_system].config, "noise": _level},
+        )
+del _system, _level
 
 
 # ========================================================================================
-# L-HiTS entries (issue 6): autoencoders, latent hierarchies and full-state HiTS baselines
+# L-HiTS entries: autoencoders, latent hierarchies and full-state HiTS baselines
 # on the FitzHugh–Nagumo and Kuramoto–Sivashinsky data of L-HiTS Sec. 4 (Tables 5–6).
 # ========================================================================================
 __all__ += ["lhits_data", "lhits_autoencoders", "LatentHiTS", "LatentDimensionSweep"]
@@ -481,7 +710,7 @@ def lhits_data(name: str) -> dict:
     if "state_dim" not in config or "system" not in config or config["system"] not in ("fhn", "ks"):
         raise ValueError("name must be an L-HiTS entry (lhits_*, hits_full_*, lhits_dim_sweep_*), "
                          f"got {name!r}")
-    return _lhits_data(config)
+    return entry_data(name)
 
 
 def _make_autoencoder(state_shape, ae: dict) -> nn.Module:
@@ -496,22 +725,21 @@ def _fit_autoencoder(model, splits: dict, ae: dict, *, workdir: Path, tag: str, 
     from .nets import reconstruction_loss
     from .train import fit
 
-    done = workdir / f"{tag}.done.pt"
-    if done.exists():
-        state = torch.load(done, weights_only=False)
-        model.load_state_dict(state["model"])
-        return state["metrics"]
     stride = ae["snapshot_stride"]
     shape = model.state_shape
     train = splits["train"].x[:, ::stride].reshape(-1, 1, *shape)
     val = splits["val"].x[:, ::stride].reshape(-1, 1, *shape)
-    model.fit_scaling(splits["train"].x)  # training data only
-    res = fit(model, train, val, loss_fn=reconstruction_loss, seed=seed, progress=progress, device=device,
-              desc=f"autoencoder {tag}", checkpoint=workdir / f"{tag}.pt", **ae["train"])
-    model.cpu()
-    metrics = res.as_dict()
-    torch.save({"model": model.state_dict(), "metrics": metrics}, done)
-    return metrics
+
+    def run() -> dict:
+        model.fit_scaling(splits["train"].x)  # training data only
+        res = fit(model, train, val, loss_fn=reconstruction_loss, seed=seed, progress=progress, device=device,
+                  desc=f"autoencoder {tag}", checkpoint=workdir / f"{tag}.pt", **ae["train"])
+        model.cpu()
+        return res.as_dict()
+
+    return resume_or_fit(workdir / f"{tag}.done.pt", model, run, fingerprint={
+        "train": fingerprint(train), "val": fingerprint(val),
+        "recipe": fingerprint({"autoencoder": ae, "seed": seed, "tag": tag})})
 
 
 def _encode_splits(coords, splits: dict) -> dict:
@@ -621,6 +849,36 @@ def _train_full_hits(config: dict, *, workdir: Path, device, progress: bool):
     level_metrics = _fit_resnet_levels(module, splits["train"], splits["val"], config, workdir=workdir,
                                        device=device, progress=progress)
     return module.cpu(), {**level_metrics, "selection": _selection_metrics(module, splits["val"])}
+
+
+def rescore_lhits_selection(name: str, *, reason: str) -> dict:
+    """Maintainer tool: choose the coupled levels of an L-HiTS-family entry (``lhits_*``, ``hits_full_*``,
+    ``lhits_dim_sweep_*``) again on the validation data made now, exactly as training did, and write
+    the new record (the previous one is kept under ``previous_selection`` with ``reason``); also records
+    the data signatures. Used once, when the KS data became canonical (see
+    :func:`hitslite.zoo_led.rescore_validation`). Returns the new selection record(s)."""
+    config = _entry(name).config
+    manifest = verify(name)
+    module = load_pretrained(name)
+    splits = _lhits_data(config)
+    metrics = manifest["metrics"]
+    if name.startswith("hits_full_"):
+        targets = {None: (module, splits["val"], metrics)}
+    elif name.startswith("lhits_dim_sweep_"):
+        targets = {z: (m.levels, _encode_splits(m.autoencoder, {"val": splits["val"]})["val"], metrics["by_dim"][z])
+                   for z, m in module.items()}
+    else:
+        targets = {None: (module.levels, _encode_splits(module.autoencoder, {"val": splits["val"]})["val"], metrics)}
+    new = {}
+    for key, (levels, val, record) in targets.items():
+        record["previous_selection"] = {"reason": reason, **record["selection"]}
+        record["selection"] = _selection_metrics(levels, val)
+        new[key] = record["selection"]
+    manifest["data_signature"] = _signatures(splits)
+    manifest["data_signature_note"] = ("selection and signatures of the canonical data; the weights were "
+                                       "trained on trajectories of the same recipe made on another CPU")
+    _write_manifest(zoo_dir() / name, manifest)
+    return new
 
 
 def lhits_autoencoders(system: str, *, retrain: bool = False, device: torch.device | str | None = None,
@@ -737,13 +995,13 @@ for _name, _s in LHITS_SYSTEMS.items():
         "steppers dt 2^k",
         {**_lhits_common(_s), "autoencoder": _ae, "levels": list(range(11)), "hidden": LHITS_RESNET_HIDDEN,
          "train": LHITS_LEVEL_TRAIN},
-        _build_lhits, _train_lhits))
+        _build_lhits, _train_lhits, data=_lhits_data))
     register_entry(ZooEntry(
         f"hits_full_{_name}",
         f"Full-state multiscale HiTS on the L-HiTS {_name.upper()} data (baseline of L-HiTS Table 2)",
         {**_lhits_common(_s), "levels": list(range(11)), "hidden": LHITS_RESNET_HIDDEN,
          "train": LHITS_LEVEL_TRAIN},
-        _build_full_hits, _train_full_hits))
+        _build_full_hits, _train_full_hits, data=_lhits_data))
     register_entry(ZooEntry(
         f"lhits_dim_sweep_{_name}",
         f"L-HiTS on {_name.upper()} for z in {tuple(LHITS_DIM_SWEEP[_name])} (L-HiTS Table 1, Fig. 6; z = "
@@ -751,14 +1009,14 @@ for _name, _s in LHITS_SYSTEMS.items():
         {**_lhits_common(_s), "latent_dims": LHITS_DIM_SWEEP[_name],
          "autoencoder": {**_ae, "latent_dim": None}, "levels": list(range(11)), "hidden": LHITS_RESNET_HIDDEN,
          "train": LHITS_LEVEL_TRAIN},
-        _build_lhits_dim_sweep, _train_lhits_dim_sweep,
+        _build_lhits_dim_sweep, _train_lhits_dim_sweep, data=_lhits_data,
         storage_dtype="float16"))  # 55 ResNets and 5 autoencoders: half-size files keep data/ < 50 MB
 del _name, _s, _ae
 # ============================== end of the L-HiTS entries ===============================
 
 
 # ========================================================================================
-# Sequence-generation entries (issue 5): HiTS vs LSTM, ESN and clockwork RNN on the four
+# Sequence-generation entries: HiTS vs LSTM, ESN and clockwork RNN on the four
 # sequences of HiTS Sec. 3.2 / App. A.3 (Tables 1, 3, 4). One entry per sequence.
 # ========================================================================================
 def _build_seqgen(config: dict) -> nn.Module:
@@ -783,9 +1041,16 @@ def _build_seqgen(config: dict) -> nn.Module:
         torch.random.set_rng_state(state)
 
 
+def _seqgen_data(config: dict) -> dict:
+    """The normalised float32 sequence a sequence-generation entry trains on (one split: ``train``)."""
+    from .sequences import normalise, sequence_dataset
+
+    return {"train": normalise(sequence_dataset(config["sequence"]))[0].to(torch.float32)}
+
+
 def _train_seqgen(config: dict, *, workdir: Path, device, progress: bool):
     from .sequences import normalise, sequence_dataset
-    from .train import _save_atomic, fit, make_windows, multistep_loss, teacher_forcing_loss
+    from .train import fit, make_windows, multistep_loss, teacher_forcing_loss
 
     traj, _ = normalise(sequence_dataset(config["sequence"]))
     traj = traj.to(torch.float32)
@@ -794,16 +1059,13 @@ def _train_seqgen(config: dict, *, workdir: Path, device, progress: bool):
     t0 = time.perf_counter()
 
     def run(name, model, windows, settings, loss_fn):
-        done = workdir / f"{name}.done.pt"
-        if done.exists():  # finished in an earlier, interrupted run
-            state = torch.load(done, weights_only=False)
-            model.load_state_dict(state["model"])
-            return state["result"]
-        res = fit(model, windows, None, loss_fn=loss_fn, seed=config["seed"], device=device,
-                  progress=progress, desc=name, checkpoint=workdir / f"{name}.pt", patience=None,
-                  **settings).as_dict()
-        _save_atomic({"model": model.state_dict(), "result": res}, done)
-        return res
+        return resume_or_fit(
+            workdir / f"{name}.done.pt", model,
+            lambda: fit(model, windows, None, loss_fn=loss_fn, seed=config["seed"], device=device,
+                        progress=progress, desc=name, checkpoint=workdir / f"{name}.pt", patience=None,
+                        **settings).as_dict(),
+            fingerprint={"data": fingerprint(windows),
+                         "recipe": fingerprint({"config": config, "model": name, "settings": settings})})
 
     hits = config["hits_train"]
     for step, stepper in zip(config["steps"], module.hits):
@@ -883,7 +1145,7 @@ for _name in ("ks", "fluid", "music", "video"):
         f"seqgen_{_name}",
         f"HiTS Sec. 3.2 on the {_name} sequence: HiTS levels, LSTM, ESN, CW-RNN of equal size "
         f"(Table 4 widths / {SEQGEN_SHRINK[_name]})",
-        seqgen_config(_name, SEQGEN_SHRINK[_name]), _build_seqgen, _train_seqgen))
+        seqgen_config(_name, SEQGEN_SHRINK[_name]), _build_seqgen, _train_seqgen, data=_seqgen_data))
 del _name
 # ========================== end of the sequence-generation entries ======================
 
@@ -902,14 +1164,38 @@ def main(argv: list[str] | None = None) -> int:
     p_select.add_argument("--device", default=None)
     p_rewrite = sub.add_parser("rewrite", help="store an entry's weights again in its storage dtype (no training)")
     p_rewrite.add_argument("entries", nargs="+")
-    p_verify = sub.add_parser("verify", help="check manifests and SHA-256 of entries (default: all present)")
+    p_verify = sub.add_parser("verify", help="check manifests and SHA-256 of entries (default: all present "
+                                             "and all pinned); exits 1 if any fails or none was verified")
     p_verify.add_argument("entries", nargs="*")
+    p_pin = sub.add_parser("pin", help="after verifying them, pin the SHA-256 of the committed manifests in "
+                                       "the package (default: every entry present)")
+    p_pin.add_argument("entries", nargs="*")
+    p_fetch = sub.add_parser("fetch", help="download pinned entries (or 'all') into the zoo: a pip-installed "
+                                           "package has no weights (hitslite/fetch.py)")
+    p_fetch.add_argument("entries", nargs="+")
+    p_fetch.add_argument("--url", default=None, help="base URL (default: $HITSLITE_ZOO_URL, else this "
+                                                     "release's data/zoo on GitHub)")
     args = parser.parse_args(argv)
+    try:
+        return _run_command(args)
+    except ZooError as err:  # a clear message, never a traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 1
 
+
+def _run_command(args) -> int:
     if args.command == "list":
         for name, entry in sorted(ENTRIES.items()):
             present = (zoo_dir() / name / MANIFEST_FILE).exists()
-            print(f"{name:24s} {'present' if present else 'missing':8s} {entry.description}")
+            state = ("present" if present else f"not downloaded (python -m hitslite.zoo fetch {name})"
+                     if name in _read_pins() else "missing")
+            print(f"{name:24s} {state:8s} {entry.description}")
+        return 0
+    if args.command == "fetch":
+        from .fetch import fetch_entry
+
+        for name in sorted(_read_pins()) if args.entries == ["all"] else args.entries:
+            print(f"fetched {name}: {fetch_entry(name, base_url=args.url)}", flush=True)
         return 0
     if args.command == "train":
         names = sorted(ENTRIES) if args.entries == ["all"] else args.entries
@@ -928,15 +1214,27 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: NNTS {record['lower']}-{record['upper']}, validation MSE {record['validation_mse']:.2e} "
                   f"({record['seconds']} s)")
         return 0
-    names = args.entries or sorted(n for n in ENTRIES if (zoo_dir() / n).exists())
+    if args.command == "pin":
+        pins = pin_manifests(args.entries or None)
+        for name, digest in pins.items():
+            print(f"pinned  {name} {digest[:16]}")
+        print(f"{len(pins)} manifests pinned in {PINS_FILE}")
+        return 0
+    folder = zoo_dir()
+    # every entry present, and every pinned (committed) one: a committed entry that is missing fails
+    names = args.entries or sorted({n for n in ENTRIES if (folder / n).exists()} | set(_read_pins()))
+    if not names:
+        print(f"nothing to verify: no zoo entries in {folder}")
+        return 1
     failed = 0
     for name in names:
         try:
             m = verify(name)
             print(f"ok      {name} (trained {m['created']} on {m['device']}, torch {m['torch_version']})")
-        except ZooError as err:
+        except (ZooError, OSError) as err:
             failed += 1
             print(f"FAILED  {name}: {err}")
+    print(f"verified {len(names) - failed} of {len(names)} entries in {folder}")
     return 1 if failed else 0
 
 

@@ -1,7 +1,7 @@
-"""Zoo entries of LED (issue 7): autoencoders and recurrent latent propagators, trained separately.
+"""Zoo entries of LED: autoencoders and recurrent latent propagators, trained separately.
 
 Registered into :data:`hitslite.zoo.ENTRIES` when :mod:`hitslite.zoo` is imported. The LED
-protocol (SI 6.5, 8.3.2; ``REFERENCE_CODE_FACTS.md``): the autoencoder is trained first on
+protocol (SI 6.5, 8.3.2; the authors' code does the same): the autoencoder is trained first on
 snapshots, then frozen; its latent trajectories train the recurrent cell by stateful truncated
 BPTT. Every variant is selected on **validation** forecasts only; the test split is for the
 chapters.
@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .zoo import ZooEntry, _entry, _seeded, register_entry
+from .zoo import ZooEntry, _entry, _seeded, check_data_signature, register_entry
 
 __all__ = ["LEDFamily", "led_data", "led_validation_score", "forecast_windows", "propagator_windows"]
 
@@ -80,7 +80,9 @@ def led_data(name: str, splits=("train", "val", "test")) -> dict:
     config = _entry(name).config
     if config.get("system") not in ("fhn", "ks") or "variants" not in config:
         raise ValueError(f"name must be an LED entry (led_fhn, led_ks), got {name!r}")
-    return _led_data(config, splits)
+    out = _led_data(config, splits)
+    check_data_signature(name, out)  # warns if these are not the data the entry was trained on
+    return out
 
 
 def _build_led_family(config: dict) -> LEDFamily:
@@ -156,8 +158,16 @@ def propagator_windows(latent: dict, rnn_cfg: dict, *, seed: int):
 
 
 def _train_led_family(config: dict, *, workdir: Path, device, progress: bool):
+    """Train every variant of an LED family: autoencoder, then recurrent cell, then validation forecasts.
+
+    Resumable per part (:func:`hitslite.io.resume_or_fit`). Every random draw comes from a generator
+    seeded from ``config["seed"]``: shuffling (:func:`~hitslite.train.fit`), the autoencoder's input
+    noise and VAE samples (``seed + 2``), the window starts and the cell's input noise
+    (:func:`propagator_windows`), so a retrained family is the same whether or not it was interrupted.
+    """
+    from .io import fingerprint, resume_or_fit
     from .nets import led_autoencoder_loss
-    from .train import _save_atomic, fit
+    from .train import fit
 
     data = _led_data(config)
     family = _build_led_family(config)
@@ -165,32 +175,29 @@ def _train_led_family(config: dict, *, workdir: Path, device, progress: bool):
     metrics: dict = {"variants": {}}
     t_start = time.perf_counter()
     shape = tuple(config["state_shape"])
-    for v in config["variants"]:
-        name = _variant_name(v)
-        done = workdir / f"{name}.done.pt"
-        if done.exists():  # finished in an earlier, interrupted run
-            state = torch.load(done, weights_only=False)
-            family[name].load_state_dict(state["model"])
-            metrics["variants"][name] = state["metrics"]
-            continue
+    data_fp = {"config": fingerprint(config), "train": fingerprint(data["train"].x),
+               "val": fingerprint(data["val"].x)}
+
+    def train_autoencoder(name: str, ae) -> dict:
+        ae.fit_scaling(data["train"].x)  # training ICs only for the scaling and the weights
+        stride = ae_cfg.get("snapshot_stride", 1)  # every stride-th snapshot of each trajectory
+        snaps = {k: data[k].x[:, ::stride].reshape(-1, 1, *shape) for k in ("train", "val")}
+        # input noise and VAE samples: a generator of their own (the same for every variant, so variants
+        # that share an autoencoder config also share its weights)
+        noise_gen = torch.Generator().manual_seed(config["seed"] + 2)
+        loss = functools.partial(led_autoencoder_loss, **ae_cfg["loss"], generator=noise_gen)
+        res = fit(ae, snaps["train"], snaps["val"], loss_fn=loss, seed=config["seed"], device=device,
+                  progress=progress, desc=f"autoencoder {name}", checkpoint=workdir / f"{name}-ae.pt",
+                  **ae_cfg["train"]).as_dict()
+        ae.cpu()
+        return res
+
+    def train_variant(name: str) -> dict:
         ae, rnn = family[name]["autoencoder"], family[name]["propagator"]
         t0 = time.perf_counter()
-        # 1. autoencoder on snapshots (training ICs only for the scaling and the weights)
-        ae_done = workdir / f"{name}-ae.done.pt"
-        if ae_done.exists():
-            state = torch.load(ae_done, weights_only=False)
-            ae.load_state_dict(state["model"])
-            ae_res = state["result"]
-        else:
-            ae.fit_scaling(data["train"].x)
-            stride = ae_cfg.get("snapshot_stride", 1)  # every stride-th snapshot of each trajectory
-            snaps = {k: data[k].x[:, ::stride].reshape(-1, 1, *shape) for k in ("train", "val")}
-            loss = functools.partial(led_autoencoder_loss, **ae_cfg["loss"])
-            ae_res = fit(ae, snaps["train"], snaps["val"], loss_fn=loss, seed=config["seed"], device=device,
-                         progress=progress, desc=f"autoencoder {name}", checkpoint=workdir / f"{name}-ae.pt",
-                         **ae_cfg["train"]).as_dict()
-            ae.cpu()
-            _save_atomic({"model": ae.state_dict(), "result": ae_res}, ae_done)
+        # 1. autoencoder on snapshots
+        ae_res = resume_or_fit(workdir / f"{name}-ae.done.pt", ae, lambda: train_autoencoder(name, ae),
+                               fingerprint={**data_fp, "variant": name, "part": "autoencoder"})
         ae.cpu().eval()
         for p in ae.parameters():
             p.requires_grad_(False)
@@ -216,14 +223,58 @@ def _train_led_family(config: dict, *, workdir: Path, device, progress: bool):
             score = {"mnad": math.inf, "diverged": str(err)}
         with torch.no_grad():
             rec = float(torch.mean((ae(data["val"].x) - data["val"].x) ** 2))
-        m = {"autoencoder": ae_res, "rnn": rnn_res.as_dict(), "val_reconstruction_mse": rec,
-             "validation": score, "seconds": time.perf_counter() - t0}
-        _save_atomic({"model": family[name].state_dict(), "metrics": m}, done)
-        metrics["variants"][name] = m
+        return {"autoencoder": ae_res, "rnn": rnn_res.as_dict(), "val_reconstruction_mse": rec,
+                "validation": score, "seconds": time.perf_counter() - t0}
+
+    for v in config["variants"]:
+        name = _variant_name(v)
+        metrics["variants"][name] = resume_or_fit(workdir / f"{name}.done.pt", family[name],
+                                                  functools.partial(train_variant, name),
+                                                  fingerprint={**data_fp, "variant": name})
     scores = {n: m["validation"]["mnad"] for n, m in metrics["variants"].items()}
     metrics["selected"] = min(scores, key=scores.get)
     metrics["seconds"] = time.perf_counter() - t_start
     return family.cpu().eval(), metrics
+
+
+def rescore_validation(name: str, *, reason: str) -> dict:
+    """Maintainer tool: score the committed variants of LED entry ``name`` again on the validation data
+    made now (the canonical data), exactly as training scored them, and write the new record.
+
+    Used once, when the KS data became canonical (:mod:`hitslite.canonical`): the entry had been trained
+    and validated on KS trajectories regenerated on another CPU, which are other trajectories of the
+    same attractor. The previous record is kept under ``metrics["previous_validation"]`` with ``reason``;
+    the selection follows the new scores (validation data only, as always); the signatures of the data
+    are recorded. Returns the new metrics.
+    """
+    from .zoo import _signatures, _write_manifest, load_pretrained, verify, zoo_dir
+
+    config = _entry(name).config
+    manifest = verify(name)
+    family = load_pretrained(name)
+    data = _led_data(config)
+    metrics = manifest["metrics"]
+    previous = {"reason": reason, "selected": metrics["selected"],
+                "variants": {n: {"validation": m["validation"], "val_reconstruction_mse": m["val_reconstruction_mse"]}
+                             for n, m in metrics["variants"].items()}}
+    settings = config.get("validation", {"warm_up": config["warm_up"], "channel_axis": 1})
+    for vname, record in metrics["variants"].items():
+        led, ae = family.led(vname), family[vname]["autoencoder"]
+        try:
+            record["validation"] = led_validation_score(led, data["val"], **settings)
+        except ValueError as err:  # ForecastDivergedError
+            record["validation"] = {"mnad": math.inf, "diverged": str(err)}
+        with torch.no_grad():
+            record["val_reconstruction_mse"] = float(torch.mean((ae(data["val"].x) - data["val"].x) ** 2))
+    scores = {n: m["validation"]["mnad"] for n, m in metrics["variants"].items()}
+    metrics["selected"] = min(scores, key=scores.get)
+    metrics["previous_validation"] = previous
+    manifest["metrics"] = metrics
+    manifest["data_signature"] = _signatures(data)
+    manifest["data_signature_note"] = ("validation record and signatures of the canonical data; the weights "
+                                       "were trained on trajectories of the same recipe made on another CPU")
+    _write_manifest(zoo_dir() / name, manifest)
+    return metrics
 
 
 #: LED FHN: Tables 5-6 of the SI (AE 3 x 100 residual tanh, N(0,1) scaling, batch 32, lr 1e-3; LSTM 32).
@@ -264,7 +315,7 @@ LED_FHN_CONFIG = {
 register_entry(ZooEntry(
     "led_fhn",
     "LED Sec. 3.2 / SI 8.3: FHN autoencoders (d_z = 1, 2, 4, 8; VAE 8) + LSTM(32) latent propagators",
-    LED_FHN_CONFIG, _build_led_family, _train_led_family))
+    LED_FHN_CONFIG, _build_led_family, _train_led_family, data=_led_data))
 
 #: LED KS: SI 8.4 / Table 8 (AE 5 x 50 residual tanh, N(0,1) scaling, 10 % noise; GRU 200).
 #: Two departures from the paper; ``python -m hitslite.bench led_ablation`` undoes each in turn on validation
@@ -274,9 +325,10 @@ register_entry(ZooEntry(
 #: * the cell's inputs get 2 % Gaussian noise while it trains (``input_noise``): without it the increment
 #:   (``residual``) read-out drifted off the attractor in long free runs.
 #: Windows of 100 steps (BPTT over the whole window, Table 8: 125 of 1000), batch 64, 256 windows per
-#: trajectory. Two variants, each an autoencoder (same config and seed; the weights differ slightly because
-#: the training noise is drawn from the global generator) plus a cell with one of the two read-outs: the
-#: increment form and the reference code's bounded direct prediction.
+#: trajectory. Two variants, each an autoencoder (same config and seed) plus a cell with one of the two
+#: read-outs: the increment form and the reference code's bounded direct prediction. The committed
+#: autoencoders of the two differ slightly: their training noise was then drawn from torch's global
+#: generator; it now comes from a seeded one, so a retraining gives both the same autoencoder.
 LED_KS_CONFIG = {
     "system": "ks",
     "state_shape": [64],
@@ -310,4 +362,4 @@ register_entry(ZooEntry(
     "led_ks",
     "LED Sec. 3.3 / SI 8.4: KS (L = 22, 64 nodes) residual-MLP autoencoder d_z = 8 + GRU(200) latent "
     "propagators with bounded and residual read-outs",
-    LED_KS_CONFIG, _build_led_family, _train_led_family))
+    LED_KS_CONFIG, _build_led_family, _train_led_family, data=_led_data))

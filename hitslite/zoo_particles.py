@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .zoo import ZooEntry, _entry, _seeded, register_entry
+from .zoo import ZooEntry, _entry, _seeded, check_data_signature, register_entry
 
 __all__ = ["ParticleLED", "particle_data", "subsampled_particle_loss", "subsample_particles",
            "particle_validation_score", "encode_in_chunks", "LED_PARTICLES_1D_CONFIG",
@@ -130,7 +130,10 @@ def particle_data(config_or_name, splits=("train", "val")) -> dict:
     from .data import particle_dataset
 
     config = _entry(config_or_name).config if isinstance(config_or_name, str) else config_or_name
-    return {split: particle_dataset(split, dim=config["dim"], **config["data"]) for split in splits}
+    out = {split: particle_dataset(split, dim=config["dim"], **config["data"]) for split in splits}
+    if isinstance(config_or_name, str):
+        check_data_signature(config_or_name, out)  # warns if these are not the data it was trained on
+    return out
 
 
 def _build_particle_led(config: dict) -> ParticleLED:
@@ -168,8 +171,13 @@ def particle_validation_score(family: ParticleLED, val, *, warm_up: int, variant
 
 
 def _train_particle_led(config: dict, *, workdir: Path, device, progress: bool):
+    """Train the particle autoencoder, then every LSTM propagator; resumable per part
+    (:func:`hitslite.io.resume_or_fit`). Every random draw comes from a generator seeded from
+    ``config["seed"]``: shuffling, the particle subsets (``seed + 2``; validation ``seed + 1``), the
+    window starts (:func:`~hitslite.zoo_led.propagator_windows`)."""
     from .data import Trajectory
-    from .train import _save_atomic, fit
+    from .io import fingerprint, resume_or_fit
+    from .train import fit
     from .zoo_led import propagator_windows
 
     t_start = time.perf_counter()
@@ -177,13 +185,11 @@ def _train_particle_led(config: dict, *, workdir: Path, device, progress: bool):
     family = _build_particle_led(config)
     ae, ae_cfg, rnn_cfg = family.autoencoder, config["autoencoder"], config["rnn"]
     metrics: dict = {"propagators": {}}
+    data_fp = {"config": fingerprint(config), "train": fingerprint(data["train"].x),
+               "val": fingerprint(data["val"].x)}
+
     # 1. the particle autoencoder on single configurations
-    done = workdir / "autoencoder.done.pt"
-    if done.exists():  # finished in an earlier, interrupted run
-        state = torch.load(done, weights_only=False)
-        ae.load_state_dict(state["model"])
-        metrics["autoencoder"] = state["metrics"]
-    else:
+    def train_autoencoder() -> dict:
         snaps = {k: data[k].x.reshape(-1, 1, *data[k].x.shape[2:]) for k in ("train", "val")}
         gen = torch.Generator().manual_seed(config["seed"] + 2)
         loss = functools.partial(subsampled_particle_loss, particles=ae_cfg["particles_per_sample"],
@@ -192,9 +198,10 @@ def _train_particle_led(config: dict, *, workdir: Path, device, progress: bool):
                   progress=progress, desc="particle autoencoder", checkpoint=workdir / "autoencoder.pt",
                   **ae_cfg["train"])
         ae.cpu().eval()
-        m = {**res.as_dict(), "val_nll_per_particle": res.best_loss}
-        _save_atomic({"model": ae.state_dict(), "metrics": m}, done)
-        metrics["autoencoder"] = m
+        return {**res.as_dict(), "val_nll_per_particle": res.best_loss}
+
+    metrics["autoencoder"] = resume_or_fit(workdir / "autoencoder.done.pt", ae, train_autoencoder,
+                                           fingerprint={**data_fp, "part": "autoencoder"})
     ae.cpu().eval()
     for p in ae.parameters():
         p.requires_grad_(False)
@@ -203,13 +210,8 @@ def _train_particle_led(config: dict, *, workdir: Path, device, progress: bool):
         lat = {k: Trajectory(t=data[k].t, x=encode_in_chunks(ae, data[k].x), dt=data[k].dt)
                for k in ("train", "val")}
     wins, rnn_loss = propagator_windows(lat, rnn_cfg, seed=config["seed"])
-    for name, rnn in family.propagators.items():
-        done = workdir / f"{name}.done.pt"
-        if done.exists():
-            state = torch.load(done, weights_only=False)
-            rnn.load_state_dict(state["model"])
-            metrics["propagators"][name] = state["metrics"]
-            continue
+
+    def train_propagator(name: str, rnn) -> dict:
         t0 = time.perf_counter()
         rnn.fit_scaling(lat["train"].x)
         res = fit(rnn, wins["train"], wins["val"], loss_fn=rnn_loss, seed=config["seed"], device=device,
@@ -220,10 +222,13 @@ def _train_particle_led(config: dict, *, workdir: Path, device, progress: bool):
             score = particle_validation_score(family, data["val"], warm_up=config["warm_up"], variant=name)
         except ValueError as err:  # ForecastDivergedError
             score = {"m1_mae": math.inf, "diverged": str(err)}
-        m = {**res.as_dict(), "val_rmse": math.sqrt(res.best_loss), "validation_forecast": score,
-             "seconds": time.perf_counter() - t0}
-        _save_atomic({"model": rnn.state_dict(), "metrics": m}, done)
-        metrics["propagators"][name] = m
+        return {**res.as_dict(), "val_rmse": math.sqrt(res.best_loss), "validation_forecast": score,
+                "seconds": time.perf_counter() - t0}
+
+    for name, rnn in family.propagators.items():
+        metrics["propagators"][name] = resume_or_fit(
+            workdir / f"{name}.done.pt", rnn, functools.partial(train_propagator, name, rnn),
+            fingerprint={**data_fp, "part": name})
     for p in ae.parameters():
         p.requires_grad_(True)
     # the paper's criterion for the RNN part: the lowest validation RMSE (SI 8.1)
@@ -292,13 +297,13 @@ register_entry(ZooEntry(
     "led_particles_1d",
     "LED SI 8.1: 1-D advection-diffusion particles, permutation-invariant encoder + MDN decoder (d_z = 1, "
     "K = 4) + LSTM(100)",
-    LED_PARTICLES_1D_CONFIG, _build_particle_led, _train_particle_led))
+    LED_PARTICLES_1D_CONFIG, _build_particle_led, _train_particle_led, data=particle_data))
 
 register_entry(ZooEntry(
     "led_particles_3d",
     "LED Sec. 3.1 / SI 8.2: 3-D advection-diffusion particles, permutation-invariant encoder + MDN decoder "
     "(d_z = 8, K = 5) + LSTM(20 | 100, chosen on validation)",
-    LED_PARTICLES_3D_CONFIG, _build_particle_led, _train_particle_led))
+    LED_PARTICLES_3D_CONFIG, _build_particle_led, _train_particle_led, data=particle_data))
 
 
 # ----------------------------------------------------------------------------------------

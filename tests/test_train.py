@@ -219,3 +219,136 @@ def test_batched_training_resumes_after_a_crash(oscillator, tmp_path, monkeypatc
     for a, b in zip(resumed, full):
         for p, q in zip(a.parameters(), b.parameters()):
             assert torch.allclose(p, q, atol=1e-6)
+
+
+# ---- fit refuses silent garbage (issue 19) --------------------------------------------------------------
+@pytest.fixture
+def small_windows(oscillator):
+    train, val = oscillator
+    return make_windows(train, 2, 2).float(), make_windows(val, 2, 2).float()
+
+
+@pytest.mark.parametrize("where", ["train", "val"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_fit_refuses_nan_or_inf_windows_naming_the_argument(small_windows, where, bad):
+    tr, va = (w.clone() for w in small_windows)
+    (tr if where == "train" else va)[7, 1, 0] = bad
+    net = h.ResNetStepper(2, 0.04, hidden=[8])
+    with pytest.raises(ValueError, match=rf"^{where} contains NaN or Inf.*window 7"):
+        h.fit(net, tr, va, max_epochs=2, progress=False)
+
+
+@pytest.mark.parametrize("where", ["train", "val"])
+def test_fit_refuses_zero_windows(small_windows, where):
+    tr, va = small_windows
+    tr, va = (tr[:0], va) if where == "train" else (tr, va[:0])
+    with pytest.raises(ValueError, match=rf"^{where} holds 0 windows"):
+        h.fit(h.ResNetStepper(2, 0.04, hidden=[8]), tr, va, max_epochs=2, progress=False)
+
+
+def test_fit_raises_when_training_diverges_instead_of_returning_the_initial_weights(small_windows):
+    tr, va = small_windows
+    torch.manual_seed(0)
+    net = h.ResNetStepper(2, 0.04, hidden=[16])
+    with pytest.raises(FloatingPointError, match=r"loss became (nan|inf) at epoch 1\b.*smaller lr"):
+        h.fit(net, tr, va, lr=1e6, max_epochs=20, progress=False)
+    with pytest.raises(FloatingPointError, match=r"training loss became nan at epoch 3\b"):  # no val set
+        h.fit(h.ResNetStepper(2, 0.04, hidden=[8]), tr, loss_fn=_nan_from_epoch_3(), batch_size=32,
+              max_epochs=5, progress=False)
+
+
+def _nan_from_epoch_3():
+    calls = {"n": 0}
+
+    def loss(stepper, batch):
+        calls["n"] += 1
+        value = multistep_loss(stepper, batch)
+        return value * float("nan") if calls["n"] > 2 * 7 else value  # 7 batches of 32 per epoch
+    return loss
+
+
+def test_fit_stack_refuses_garbage_too(small_windows):
+    tr, va = small_windows
+    bad = tr.clone()
+    bad[0, 0, 0] = float("nan")
+    steppers = [h.ResNetStepper(2, 0.02 * 2**k, hidden=[8]) for k in (0, 1)]
+    with pytest.raises(ValueError, match=r"train\[1\] contains NaN"):
+        h.train.fit_stack(steppers, [tr, bad], [va, va], max_epochs=2, progress=False)
+    with pytest.raises(ValueError, match=r"val\[0\] holds 0 windows"):
+        h.train.fit_stack(steppers, [tr, tr], [va[:0], va], max_epochs=2, progress=False)
+    with pytest.raises(FloatingPointError, match=r"level \d.*epoch 1\b.*smaller lr"):
+        h.train.fit_stack(steppers, [tr, tr], [va, va], lr=1e6, max_epochs=5, progress=False)
+
+
+def test_fit_checkpoints_hold_no_pickled_objects_and_refuse_another_run(small_windows, tmp_path):
+    tr, va = small_windows
+    ckpt = tmp_path / "run.pt"
+
+    def crash_in_epoch_3(stepper, batch):
+        crash_in_epoch_3.n = getattr(crash_in_epoch_3, "n", 0) + 1
+        if crash_in_epoch_3.n > 2 * 8:
+            raise KeyboardInterrupt
+        return multistep_loss(stepper, batch)
+
+    torch.manual_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        h.fit(h.ResNetStepper(2, 0.04, hidden=[8]), tr, va, loss_fn=crash_in_epoch_3, max_epochs=6,
+              batch_size=32, patience=None, progress=False, checkpoint=ckpt, checkpoint_every=2)
+    state = torch.load(ckpt, weights_only=True)  # readable without unpickling objects
+    assert state["format"] == "hitslite-checkpoint"
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match=r"run\.pt belongs to a different run.*'hyperparameters'.*delete it"):
+        h.fit(h.ResNetStepper(2, 0.04, hidden=[8]), tr, va, lr=5e-3, max_epochs=6, batch_size=32,
+              patience=None, progress=False, checkpoint=ckpt)
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match=r"different run.*'train'"):
+        h.fit(h.ResNetStepper(2, 0.04, hidden=[8]), tr[1:], va, max_epochs=6, batch_size=32, patience=None,
+              progress=False, checkpoint=ckpt)
+    ckpt.write_bytes(ckpt.read_bytes()[:200])  # torn
+    with pytest.raises(ValueError, match="unreadable.*delete it"):
+        h.fit(h.ResNetStepper(2, 0.04, hidden=[8]), tr, va, max_epochs=6, batch_size=32, patience=None,
+              progress=False, checkpoint=ckpt)
+
+
+def test_fit_levels_refuses_a_finished_level_of_another_run(oscillator, tmp_path):
+    train, val = oscillator
+    kw = dict(levels=[1], n_forward=2, max_epochs=2, progress=False, checkpoint_dir=tmp_path)
+    make = lambda dt: h.ResNetStepper(2, dt, hidden=[8])  # noqa: E731
+    h.fit_levels(make, train.to(torch.float32), val.to(torch.float32), **kw)
+    assert (tmp_path / "level1.done.pt").exists()
+    with pytest.raises(ValueError, match=r"level1\.done\.pt belongs to a different run.*'run'"):
+        h.fit_levels(make, train.to(torch.float32), val.to(torch.float32), **{**kw, "max_epochs": 3})
+
+
+def test_fit_resumes_noise_generators_bound_into_the_loss(small_windows, tmp_path):
+    """A loss drawing noise from its own generator: a resumed run draws what an uninterrupted one did."""
+    import functools
+
+    tr, va = small_windows
+
+    def noisy(stepper, batch, *, generator, fail_after=None, calls=None):
+        if calls is not None:
+            calls.append(1)
+            if fail_after is not None and len(calls) > fail_after:
+                raise KeyboardInterrupt
+        if stepper.training:
+            batch = batch + 0.01 * torch.randn(batch.shape, generator=generator)
+        return multistep_loss(stepper, batch)
+
+    def fresh():
+        torch.manual_seed(2)
+        return h.ResNetStepper(2, 0.04, hidden=[8])
+
+    kw = dict(max_epochs=6, batch_size=32, patience=None, progress=False)
+    full = fresh()
+    h.fit(full, tr, va, loss_fn=functools.partial(noisy, generator=torch.Generator().manual_seed(9)), **kw)
+    ckpt = tmp_path / "noisy.pt"
+    with pytest.raises(KeyboardInterrupt):
+        h.fit(fresh(), tr, va, checkpoint=ckpt, checkpoint_every=2, **kw,
+              loss_fn=functools.partial(noisy, generator=torch.Generator().manual_seed(9),
+                                        fail_after=3 * 8 + 2, calls=[]))
+    resumed = fresh()
+    h.fit(resumed, tr, va, checkpoint=ckpt, **kw,
+          loss_fn=functools.partial(noisy, generator=torch.Generator().manual_seed(9)))
+    for a, b in zip(resumed.parameters(), full.parameters()):
+        assert torch.equal(a, b)
