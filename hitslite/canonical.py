@@ -198,3 +198,43 @@ def signature_mismatch(recorded: dict[str, Any], current: dict[str, Any], *,
         if abs(a - b) > rtol * ref:
             return f"{key} {b:.8g} (recorded: {a:.8g})"
     return None
+
+
+def check_all(*, progress: bool = True) -> dict[str, float]:
+    """Regenerate every canonical data set from its anchors here (fresh, not from the cache) and return the
+    largest segment-end mismatch of each (relative to the data's std): this machine's agreement with the
+    anchors' machine. ``python -m hitslite.canonical check``."""
+    from .data import CANONICAL_KS, ks_dataset
+
+    out = {}
+    for spec in CANONICAL_KS:
+        spec = dict(spec)
+        split = spec.pop("split")
+        traj = ks_dataset(split, refresh=True, **spec)
+        name = f"ks-{spec['preset']}-{split} ({spec['n_trajectories']} x {spec['n_steps']})"
+        out[name] = traj.meta["anchor_mismatch"]
+        if progress:
+            print(f"{name:32s} largest segment-end mismatch {out[name]:.1e} (warn above {MISMATCH_WARN:g})")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m hitslite.canonical", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("check", help="regenerate every canonical data set from its anchors; print the mismatches")
+    sub.add_parser("make", help="maintainers: generate the data sets directly and commit new anchors")
+    args = parser.parse_args(argv)
+    if args.command == "check":
+        worst = max(check_all().values())
+        return 0 if worst <= MISMATCH_WARN else 1
+    from .data import make_canonical_ks
+
+    for path in make_canonical_ks():
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -761,7 +761,7 @@ CANONICAL_KS = (
 def make_canonical_ks() -> list:
     """Maintainer tool: generate every data set of :data:`CANONICAL_KS` directly (transient included)
     and commit its anchors every :data:`~hitslite.canonical.SEGMENT_TIME` time units. Run once, on
-    one machine; the anchors then define the data everywhere (``python -m hitslite.data canonical``)."""
+    one machine; the anchors then define the data everywhere (``python -m hitslite.canonical make``)."""
     from .canonical import SEGMENT_TIME, write_anchors
     from .systems import get_system
 
