@@ -207,7 +207,7 @@ class PCA(_Coordinates):
     Notes
     -----
     The L-HiTS authors' code refit the PCA on the test data before reporting its test error
-    (``REFERENCE_CODE_FACTS.md``); :meth:`fit` is meant to be called on the training split only.
+    (a leak); :meth:`fit` is meant to be called on the training split only.
     """
 
     def __init__(self, state_shape: int | Sequence[int], latent_dim: int):

@@ -19,7 +19,7 @@ built by this module with the same shapes and the same preprocessing:
 
 :func:`sequence_dataset` returns any of the four, cached under ``data/cache`` by
 :func:`~hitslite.data.cached`. :func:`normalise` applies the reference code's normalisation,
-``(x - mean) / ptp`` with scalar mean and peak-to-peak range (``REFERENCE_CODE_FACTS.md``).
+``(x - mean) / ptp`` with scalar mean and peak-to-peak range (the authors' code normalised so).
 All sequences are a batch of one trajectory, ``x [1, T, D]``.
 """
 

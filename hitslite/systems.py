@@ -413,7 +413,7 @@ _ode_factory(
 
 
 # ============================================================================================
-# PDE and particle systems (issue 3): Kuramoto–Sivashinsky, FitzHugh–Nagumo, advection–diffusion
+# PDE and particle systems: Kuramoto–Sivashinsky, FitzHugh–Nagumo, advection–diffusion
 # ============================================================================================
 #: Kuramoto–Sivashinsky presets. ``led``: LED SI 8.4 (L = 22, 64 nodes, saved every 0.25 after
 #: 1000 time units of transient; 5e3 / 5e3 / 1e5 samples). ``lhits``: L-HiTS Sec. 4.2 (L = 22,
