@@ -60,7 +60,7 @@ TRAIN_SETTINGS = {"lr": 1e-3, "batch_size": 256, "patience": 40, "lr_halving_pat
 
 @dataclass(frozen=True)
 class TimeScales:
-    """Fast and slow time scales of an ODE (2 pi / |eigenvalue| of its Jacobian), in time units."""
+    """Fast and slow time scales of an ODE (2 pi over its Jacobian's eigenvalue moduli), in time units."""
 
     fast: float
     slow: float
@@ -179,23 +179,24 @@ def train_hits(system, *, budget_s: float = 180.0, levels: list[int] | None = No
                device=None, progress: bool = True) -> HiTSResult:
     """Train a HiTS hierarchy on ``system`` within about ``budget_s`` seconds of training; see the module.
 
-    Parameters
-    ----------
-    system : an :class:`~hitslite.systems.ODESystem` or a registered name
-        (:func:`~hitslite.systems.get_system`).
-    budget_s : wall-clock seconds for training all levels (data generation, selection and test come on top).
-    levels : level indices ``k`` (steps ``dt * 2**k``); default :func:`default_levels`.
-    hidden : hidden widths of every ResNet stepper; default ``(64, 64, 64)``.
-    dt : sampling step = finest step; default :func:`default_dt`.
-    n_trajectories : an int or ``{"train", "val", "test"}`` counts; default 128 / 32 / 32.
-    n_steps : trajectory length in samples ``dt``; default ``8 * 2**max(levels)``.
-    data : your own ``{"train", "val", "test"}`` :class:`~hitslite.data.Trajectory` splits ``[B, T, D]``
-        on one grid (then ``dt``, ``n_trajectories`` and ``n_steps`` come from them).
-    max_epochs : a fixed number of epochs instead of sizing it from ``budget_s`` (reproducible).
-    seed : seeds the data, the initial weights and the minibatches (nothing global is seeded).
-    device : where to train (default: the CPU; pass ``hitslite.default_device()`` for a GPU).
+    Arguments:
 
-    Returns a :class:`HiTSResult`; ``result.summary()`` prints the comparison.
+    * ``system``: an :class:`~hitslite.systems.ODESystem` or a registered name
+      (:func:`~hitslite.systems.get_system`);
+    * ``budget_s``: wall-clock seconds for training all levels (data generation, selection and test come
+      on top);
+    * ``levels``: level indices ``k`` (steps ``dt * 2**k``); default :func:`default_levels`;
+    * ``hidden``: hidden widths of every ResNet stepper; default ``(64, 64, 64)``;
+    * ``dt``: sampling step = finest step; default :func:`default_dt`;
+    * ``n_trajectories``: an int or ``{"train", "val", "test"}`` counts; default 128 / 32 / 32;
+    * ``n_steps``: trajectory length in samples ``dt``; default ``8 * 2**max(levels)``;
+    * ``data``: your own ``{"train", "val", "test"}`` :class:`~hitslite.data.Trajectory` splits
+      ``[B, T, D]`` on one grid (then ``dt``, ``n_trajectories`` and ``n_steps`` come from them);
+    * ``max_epochs``: a fixed number of epochs instead of sizing it from ``budget_s`` (reproducible);
+    * ``seed``: seeds the data, the initial weights and the minibatches (nothing global is seeded);
+    * ``device``: where to train (default: the CPU; pass ``hitslite.default_device()`` for a GPU).
+
+    The result is a :class:`HiTSResult`; ``result.summary()`` prints the comparison.
     """
     seconds = {}
     start = time.perf_counter()
