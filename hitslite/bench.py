@@ -19,6 +19,9 @@ u and v; KS: NAD over the first Lyapunov time, time to NAD = 0.1, Wasserstein di
 distribution) and the speed-up S over the solver, timed on the same batch in the same run, written to
 ``benchmarks/results/led.json``.
 
+``budget``: what HiTS App. A.1's training budget (1e5 minibatches at Table 2's widths) costs on this
+machine, written to ``benchmarks/results/budget.json``.
+
 ``led_ablation``: each departure of the LED zoo recipes from the paper (more training trajectories,
 input noise) undone in turn, on validation data, written to ``benchmarks/results/led_ablation.json``
 (about 15 CPU minutes, most of it the two KS propagators).
@@ -865,9 +868,51 @@ def bench_led_ablation(systems=("fhn", "ks"), device=None) -> dict:
     return record
 
 
+#: HiTS Table 2: hidden width of each system's networks (three hidden layers), and the paper's stopping rule
+TABLE2_WIDTHS = {"hyperbolic": (2, 128), "cubic": (2, 256), "van_der_pol": (2, 512), "hopf": (3, 128),
+                 "lorenz": (3, 1024)}
+PAPER_MINIBATCHES = 100_000
+
+
+def bench_hits_budget(*, batch_size: int = 320, n_forward: int = 5, repeats: int = 5, device=None) -> dict:
+    """What HiTS App. A.1's budget costs here: seconds per minibatch (forward, backward, Adam) of the eleven
+    levels trained together at Table 2's widths, times ``PAPER_MINIBATCHES``, and the float32 size of the
+    weights. Each system: 3 warm-up minibatches, then the mean of ``repeats``."""
+    from .neural import ResNetStack, ResNetStepper
+    from .train import stack_multistep_loss
+
+    device = torch.device(device or "cpu")
+    gen = torch.Generator().manual_seed(0)
+    rows = {}
+    for system, (dim, width) in TABLE2_WIDTHS.items():
+        levels = [ResNetStepper(dim, 0.01 * 2**k, hidden=[width] * 3) for k in range(11)]
+        stack = ResNetStack(levels).to(device)
+        opt = torch.optim.Adam(stack.parameters(), 1e-3)
+        batch = torch.randn(11, batch_size, n_forward + 1, dim, generator=gen).to(device)
+        for i in range(3 + repeats):
+            if i == 3:
+                _sync()
+                t0 = time.perf_counter()
+            opt.zero_grad()
+            stack_multistep_loss(stack, batch).sum().backward()
+            opt.step()
+        _sync()
+        per = (time.perf_counter() - t0) / repeats
+        n_params = sum(p.numel() for p in stack.parameters())
+        rows[system] = {"width": width, "seconds_per_minibatch": per,
+                        "hours_for_paper_budget": per * PAPER_MINIBATCHES / 3600,
+                        "weights_mib_float32": n_params * 4 / 2**20}
+        print(f"{system:12s} width {width:5d}: {per * 1e3:7.1f} ms per minibatch, {PAPER_MINIBATCHES:.0e} "
+              f"minibatches {rows[system]['hours_for_paper_budget']:6.1f} h, weights "
+              f"{rows[system]['weights_mib_float32']:.1f} MiB", flush=True)
+    return {"benchmark": "hits_budget", "batch_size": batch_size, "n_forward": n_forward, "levels": 11,
+            "paper_minibatches": PAPER_MINIBATCHES, "device": describe_device(device), "systems": rows}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m hitslite.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["solvers", "ks_dt", "lhits", "hits", "led", "led_ablation"])
+    parser.add_argument("what", choices=["solvers", "ks_dt", "lhits", "hits", "led", "led_ablation",
+                                         "budget"])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8, 64, 512])
     parser.add_argument("--device", nargs="+", default=None,
                         help="solvers: every device listed (default: cpu, and cuda when present); every "
@@ -907,6 +952,8 @@ def main(argv=None) -> None:
         record = bench_led(fhn_horizon=args.fhn_horizon, systems=tuple(args.systems), device=device)
     elif args.what == "led_ablation":
         record = bench_led_ablation(systems=tuple(args.systems), device=device)
+    elif args.what == "budget":
+        record = bench_hits_budget(device=device)
     else:
         record = ks_dt_convergence(device=device)
         for dt, err in record["relative_error"].items():

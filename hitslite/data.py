@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .io import atomic_write
+
 __all__ = [
     "Trajectory",
     "add_noise",
@@ -132,7 +134,7 @@ class Trajectory:
             "dt": np.array(self.dt),
             "meta": np.array(json.dumps(self.meta, sort_keys=True, default=str)),
         }
-        _atomic_write(Path(path), lambda f: np.savez(f, **arrays))
+        atomic_write(Path(path), lambda f: np.savez(f, **arrays))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Trajectory:
@@ -250,13 +252,6 @@ def system_fingerprint(system) -> str:
         if impl is not None:
             parts.append(callable_fingerprint(getattr(impl, "__func__", impl)))
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
-
-
-def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    """Kept for callers of the old private name; use :func:`hitslite.io.atomic_write`."""
-    from .io import atomic_write
-
-    atomic_write(path, write)
 
 
 def cached(

@@ -26,8 +26,8 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
-__all__ = ["CheckpointError", "atomic_write", "save_checkpoint", "load_checkpoint", "fingerprint",
-           "resume_or_fit"]
+__all__ = ["CheckpointError", "atomic_write", "file_sha256", "save_checkpoint", "load_checkpoint",
+           "fingerprint", "resume_or_fit"]
 
 #: marks a file written by :func:`save_checkpoint` (anything else is refused, e.g. an older pickled format)
 CHECKPOINT_FORMAT = "hitslite-checkpoint"
@@ -39,6 +39,15 @@ _SUMMARY_SAMPLE = 2**16
 
 class CheckpointError(ValueError):
     """A checkpoint file is unreadable, not a hitslite checkpoint, or belongs to a different run."""
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 (hex) of a file's bytes, read in 1 MiB blocks (zoo weights, canonical anchors)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:

@@ -27,7 +27,8 @@ from .data import Trajectory
 from .io import fingerprint, load_checkpoint, resume_or_fit, save_checkpoint
 from .steppers import Stepper
 
-__all__ = ["make_windows", "multistep_loss", "fit", "fit_stack", "fit_levels", "FitResult"]
+__all__ = ["make_windows", "multistep_loss", "fit", "fit_stack", "fit_levels", "FitResult",
+           "stack_multistep_loss"]
 
 
 def make_windows(
@@ -455,6 +456,13 @@ def _stack_loss(stack, batch: torch.Tensor) -> torch.Tensor:
         x = stack(x)
         total = total + ((x - batch[:, :, k]) ** 2).reshape(x.shape[0], x.shape[1], -1).mean(dim=-1)
     return total / p
+
+
+def stack_multistep_loss(stack, batch: torch.Tensor) -> torch.Tensor:
+    """The loss :func:`fit_stack` minimises, eq. (9) for every level of a
+    :class:`~hitslite.neural.ResNetStack` at once: ``batch [L, N, p+1, *S] -> [L, N]`` (used by the
+    ``budget`` benchmark to time one minibatch)."""
+    return _stack_loss(stack, batch)
 
 
 def fit_stack(

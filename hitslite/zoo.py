@@ -52,6 +52,7 @@ from torch import nn
 from .data import _repo_root, add_noise, cache_dir, cache_key, ode_splits
 from .device import describe_device
 from .io import atomic_write, fingerprint, resume_or_fit
+from .io import file_sha256 as _sha256
 from .neural import ResNetStepper
 from .systems import get_system
 from .train import fit_levels
@@ -196,14 +197,6 @@ def _entry(name: str) -> ZooEntry:
     if name not in ENTRIES:
         raise ZooError(f"unknown zoo entry {name!r}; known entries: {sorted(ENTRIES)}")
     return ENTRIES[name]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _check_name(name: str, what: str) -> None:
