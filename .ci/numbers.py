@@ -40,7 +40,7 @@ _REF_ITEM = r"\(?[A-Z]?\d+(?:\.\d+)*[A-Za-z]?\)?"
 _REF = re.compile(_REF_WORDS + r"\.?[\s~]*" + _REF_ITEM + r"(?:\s*(?:,|–|-|—|and|&|or|to)\s*" + _REF_ITEM + r")*")
 # a number as prose writes it: 8,000  0.135  3.9e-7  3.9 × 10^-7  1e5  12.5
 _NUM = re.compile(r"(?<![\w.^_])(?<!\w-)(?P<num>\d{1,3}(?:(?:,|\\,|\u2009|\u202f|\u00a0)\d{3})+|\d+(?:\.\d+)?)(?P<exp>(?:e[-+−]?\d+)|"
-                  r"(?:\s*[×x]\s*10\s*\^?\s*\{?\s*[-−]?\d+\}?))?(?P<after>\s*(?:[×%]|x\b|times\b|-fold|fold\b))?")
+                  r"(?:\s*[×x]\s*10\s*(?:\^\s*\{?\s*[-−]?\d+\}?|[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)))?(?P<after>\s*(?:[×%]|x\b|times\b|-fold|fold\b))?")
 _CODE_NUM = re.compile(r"(?<![\w.])[-−]?(\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
 
 
@@ -54,6 +54,8 @@ def _strip_prose(md: str) -> str:
     text = re.sub(r"^(`{3,}|~{3,})\s*\{[^}]*\}.*$", " ", text, flags=re.M)  # directive openers ({exercise} ...)
     text = re.sub(r"^\s*:[\w-]+:.*$", " ", text, flags=re.M)  # directive options (:label: ex-10-1)
     text = re.sub(r"\$\$.*?\$\$", " ", text, flags=re.S)
+    # scientific notation written as math: 3.9 \times 10^{-7} -> 3.9e-7 (before exponents are dropped)
+    text = re.sub(r"(\d(?:\.\d+)?)\s*(?:\\times|\\cdot|×)\s*10\^\{?\s*([-−]?\d+)\s*\}?", r"\1e\2", text)
     text = re.sub(r"\^\{[^}]*\}|_\{[^}]*\}|[\^_]\w", " ", text)  # exponents and subscripts: notation
     text = re.sub(r"(?<!\\)\$(.+?)(?<!\\)\$", r" \1 ", text)  # inline math: its numbers are claims too
     text = re.sub(r"\{(math|eq|numref|ref|doc|download)\}`[^`]*`", " ", text)

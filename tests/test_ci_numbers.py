@@ -31,6 +31,7 @@ def stated(md: str) -> list[str]:
 
 @pytest.mark.parametrize("written, printed", [
     ("the error is 3.9e-7", "error 3.92e-07"),
+    ("the error is $3.9 \\times 10^{-7}$", "error 3.92e-07"),
     ("a speed-up of 1.6×", "speed-up 1.63x"),
     ("about 12 % of the steps", "fraction 0.12"),
     ("after 8,000 time units", "T = 8000"),
@@ -44,6 +45,7 @@ def test_a_number_the_page_computes_passes(tmp_path, written, printed):
 
 @pytest.mark.parametrize("written, printed", [
     ("the error is 3.9e-7", "error 4.4e-07"),
+    ("the error is $3.9 \\times 10^{-7}$", "error 3.9e-06"),
     ("cut the error about threefold, 3×", "ratio 2.2"),
     ("a slope of about 3.5", "slope 3.9"),
     ("within 12 % of the paper", "0.2"),
