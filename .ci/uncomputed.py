@@ -1,6 +1,6 @@
 """Every number a chapter's text states is one of its cells computes (or a short, explicit exception).
 
-    python .ci/numbers.py [book/NN_topic.ipynb ...]      # default: every executed book/*.ipynb
+    python .ci/uncomputed.py [book/NN_topic.ipynb ...]      # default: every executed book/*.ipynb
 
 Run after the test command has executed the chapters (their outputs are in book/*.ipynb); ``.ci/run``
 calls it in the book stage. For each chapter it collects
@@ -15,7 +15,7 @@ calls it in the book stage. For each chapter it collects
 
 A stated number matches when some computed number, rounded to the stated number's significant digits,
 equals it (percentages also match the fraction, and the reverse). What is stated but not computed is
-printed with its line, and the script exits 1. Exceptions live in ``.ci/numbers_allowed.json``: one
+printed with its line, and the script exits 1. Exceptions live in ``.ci/uncomputed_allowed.json``: one
 list per chapter (or ``"*"`` for every chapter) of ``[number, reason]`` pairs. Keep it short: most
 numbers should be printed by the page itself.
 """
@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ALLOWED = Path(__file__).with_name("numbers_allowed.json")
+ALLOWED = Path(__file__).with_name("uncomputed_allowed.json")
 
 # references: a keyword, then a list of numbers / ranges ("Figs. 1, 16-28", "SI 8.2.4", "eqs. (9)-(10)")
 _REF_WORDS = (r"(?:Figs?|Figures?|Tables?|Tabs?|Secs?|Sections?|Eqs?|eqs?|Equations?|equations?|SI|App|"

@@ -1,4 +1,4 @@
-"""The CI check that every number a chapter states is computed on the page (``.ci/numbers.py``)."""
+"""The CI check that every number a chapter states is computed on the page (``.ci/uncomputed.py``)."""
 
 import importlib.util
 import json
@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("ci_numbers", ROOT / ".ci" / "numbers.py")
-numbers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(numbers)
+_spec = importlib.util.spec_from_file_location("ci_uncomputed", ROOT / ".ci" / "uncomputed.py")
+uncomputed = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(uncomputed)
 
 
 def notebook(markdown: str, code: str = "", output: str = "") -> dict:
@@ -22,11 +22,11 @@ def notebook(markdown: str, code: str = "", output: str = "") -> dict:
 def problems(tmp_path, nb: dict, allowed: dict | None = None) -> list[str]:
     path = tmp_path / "01_demo.ipynb"
     path.write_text(json.dumps(nb))
-    return numbers.check(path, allowed or {})
+    return uncomputed.check(path, allowed or {})
 
 
 def stated(md: str) -> list[str]:
-    return [s[2] for s in numbers.stated_numbers(md)]
+    return [s[2] for s in uncomputed.stated_numbers(md)]
 
 
 @pytest.mark.parametrize("written, printed", [
