@@ -1,17 +1,20 @@
 """hitslite — multiscale neural time-stepping (HiTS, L-HiTS, LED) in small, tested PyTorch pieces.
 
-One room per idea: ``systems`` (equations), ``steppers`` (how to step, and the one sequential
-loop), ``data`` (trajectories, ground truth, cache), ``neural`` (learned steppers), ``train``
-(losses and ``fit``), ``multiscale`` (hierarchies, level selection, hybrids), ``zoo``
-(pretrained weights). See the book's API page for the full reference.
+One room per idea: ``systems`` (equations), ``trajectory`` (what every forecast returns),
+``steppers`` (how to step, the one sequential loop, and ``forecast`` for every kind of model),
+``data`` (ground truth and data sets; ``cache`` and ``pde_data`` below it), ``neural`` (learned
+steppers), ``train`` (losses and ``fit``), ``multiscale`` (hierarchies, level selection, hybrids),
+``timing`` (best-of-N wall times), ``zoo`` (pretrained weights). See the book's API page for the full
+reference.
 """
 
 __version__ = "0.1.0"
 
-from .data import Trajectory, ode_dataset, ode_splits, solve_reference
+from .data import ode_dataset, ode_splits, solve_reference
 from .device import default_device, seed_everything
-from .steppers import RK4, ForecastDivergedError, Repeated, Stepper, rollout
+from .steppers import RK4, ForecastDivergedError, Repeated, Stepper, forecast, rollout
 from .systems import get_system, list_systems
+from .trajectory import Trajectory
 
 __all__ = [
     "__version__",
@@ -25,6 +28,7 @@ __all__ = [
     "RK4",
     "Repeated",
     "rollout",
+    "forecast",
     "ForecastDivergedError",
     "get_system",
     "list_systems",

@@ -22,16 +22,13 @@ only the trained read-out (``D x N``). :func:`match_hidden` inverts those formul
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from . import validate
-from .steppers import Stepper, check_state
-from .validate import positive_int as _positive_int
+from .steppers import Stepper, check_state, forecast
 
 __all__ = [
     "LSTMGenerator",
@@ -124,7 +121,7 @@ class LSTMGenerator(Stepper):
 
     def __init__(self, dim: int, hidden: int, dt: float = 1.0):
         super().__init__()
-        self.dim, self.hidden = _positive_int("dim", dim), _positive_int("hidden", hidden)
+        self.dim, self.hidden = validate.positive_int("dim", dim), validate.positive_int("hidden", hidden)
         self.dt = validate.positive_float("dt", dt)
         self.lstm = nn.LSTM(dim, hidden, batch_first=True)
         self.readout = nn.Linear(hidden, dim)
@@ -203,10 +200,10 @@ class EchoStateNetwork(Stepper):
         dt: float = 1.0,
     ):
         super().__init__()
-        self.dim, self.units = _positive_int("dim", dim), _positive_int("units", units)
-        _positive_int("degree", degree)
+        self.dim, self.units = validate.positive_int("dim", dim), validate.positive_int("units", units)
+        validate.positive_int("degree", degree)
         spectral_radius = validate.positive_float("spectral_radius", spectral_radius)
-        if isinstance(leak, bool) or not isinstance(leak, (int, float)) or not 0 < leak <= 1:
+        if validate.positive_float("leak", leak) > 1:
             raise ValueError(f"leak must be a number in (0, 1], got {leak!r}")
         input_scale = validate.nonnegative_float("input_scale", input_scale)
         bias_scale = validate.nonnegative_float("bias_scale", bias_scale)
@@ -284,10 +281,9 @@ class EchoStateNetwork(Stepper):
         _check_sequence(x, self.dim, "EchoStateNetwork.fit_readout")
         if x.shape[1] < 2:
             raise ValueError(f"fit_readout needs at least 2 time steps, got x of shape {tuple(x.shape)}")
-        if isinstance(ridge, bool) or not isinstance(ridge, (int, float)) or not 0 <= ridge < math.inf:
-            raise ValueError(f"ridge must be a non-negative number, got {ridge!r}")
+        validate.nonnegative_float("ridge", ridge)
         validate.finite_tensor("x", x)
-        if isinstance(washout, bool) or not isinstance(washout, int) or not 0 <= washout < x.shape[1] - 1:
+        if validate.nonnegative_int("washout", washout) > x.shape[1] - 2:
             raise ValueError(f"washout must be an int in [0, {x.shape[1] - 2}], got {washout!r}")
         r = self.states(x[:, :-1])[:, washout:].reshape(-1, self.units).double()
         y = x[:, 1 + washout :].reshape(-1, self.dim).double().to(r.device)
@@ -339,12 +335,10 @@ class ClockworkRNN(Stepper):
 
     def __init__(self, dim: int, hidden: int, periods: Sequence[int] = (1, 4, 16, 64, 256), dt: float = 1.0):
         super().__init__()
-        self.dim, self.hidden = _positive_int("dim", dim), _positive_int("hidden", hidden)
-        periods = list(periods)
-        integers = all(isinstance(p, numbers.Integral) and not isinstance(p, bool) and p >= 1 for p in periods)
-        if not periods or not integers or periods != sorted(set(periods)):
+        self.dim, self.hidden = validate.positive_int("dim", dim), validate.positive_int("hidden", hidden)
+        periods = [validate.positive_int("every entry of periods", p) for p in periods]
+        if not periods or periods != sorted(set(periods)):
             raise ValueError(f"periods must be strictly increasing positive ints, got {periods!r}")
-        periods = [int(p) for p in periods]
         if hidden % len(periods):
             raise ValueError(
                 f"hidden ({hidden}) must be a multiple of the number of modules ({len(periods)})"
@@ -439,9 +433,9 @@ def table3_count(kind: str, dim: int, size: int) -> int:
 
 def match_hidden(kind: str, target: int, dim: int, *, multiple_of: int = 1) -> int:
     """The hidden size (a multiple of ``multiple_of``) whose :func:`table3_count` is closest to ``target``."""
-    _positive_int("target", target)
-    _positive_int("dim", dim)
-    _positive_int("multiple_of", multiple_of)
+    validate.positive_int("target", target)
+    validate.positive_int("dim", dim)
+    validate.positive_int("multiple_of", multiple_of)
     table3_count(kind, dim, 1)  # validates kind
     lo, hi = 1, 1
     while table3_count(kind, dim, hi * multiple_of) < target:
@@ -486,17 +480,16 @@ class SequenceModels(nn.Module):
 
 @torch.no_grad()
 def generate(model: nn.Module, x0: torch.Tensor, n_steps: int):
-    """Free-running generation of ``n_steps`` steps from ``x0 [B, D]``: a
-    :class:`~hitslite.multiscale.Hierarchy` runs Algorithm 1 (``forecast``), a list of steppers
-    is coupled into one first, any other stepper is rolled out with its carry. Returns a
-    :class:`~hitslite.data.Trajectory` ``x [B, n_steps + 1, D]`` in ``x0``'s dtype.
+    """Free-running generation of ``n_steps`` steps from ``x0 [B, D]`` by
+    :func:`~hitslite.steppers.forecast`: a :class:`~hitslite.multiscale.Hierarchy` runs Algorithm 1,
+    a recurrent stepper steps with its carry; a list of steppers is coupled into a hierarchy first.
+    ``x0`` starts in the model's parameter dtype. Returns a :class:`~hitslite.trajectory.Trajectory`
+    ``x [B, n_steps + 1, D]`` in ``x0``'s dtype.
     """
-    from .multiscale import Hierarchy
-    from .steppers import rollout
-
     if isinstance(model, (list, tuple, nn.ModuleList)):
+        from .multiscale import Hierarchy
+
         model = Hierarchy(list(model))
     param = next(model.parameters(), None)
     x = x0.to(param.dtype) if param is not None else x0
-    traj = model.forecast(x, n_steps) if isinstance(model, Hierarchy) else rollout(model, x, n_steps)
-    return traj.to(x0.dtype)
+    return forecast(model, x, n_steps).to(x0.dtype)

@@ -35,8 +35,11 @@ import urllib.request
 from http.client import HTTPException
 from pathlib import Path
 
-from . import __version__, zoo
-from .zoo import MANIFEST_FILE, ZooError
+from . import __version__
+from .io import file_sha256
+from .zoo import store
+from .zoo.registry import ZooError, check_name, get_entry, zoo_dir
+from .zoo.store import MANIFEST_FILE
 
 __all__ = ["DEFAULT_ZOO_URL", "zoo_url", "offline", "fetch_entry"]
 
@@ -112,7 +115,7 @@ def _download_manifest(url: str, name: str, pin: str) -> tuple[bytes, dict]:
     blob = b"".join(chunks)
     if digest != pin:
         raise ZooError(f"zoo entry {name!r}: the manifest at {url} is not the one this package pins "
-                       f"(SHA-256 {digest[:16]}..., pinned in {zoo.PINS_FILE.name}: {pin[:16]}...). It "
+                       f"(SHA-256 {digest[:16]}..., pinned in {store.PINS_FILE.name}: {pin[:16]}...). It "
                        "belongs to another release of hitslite, or it was altered; nothing was downloaded. "
                        f"Point HITSLITE_ZOO_URL at the zoo of hitslite {__version__} (tag v{__version__}), "
                        f"or train the entry here with `python -m hitslite.zoo train {name}`.")
@@ -121,7 +124,7 @@ def _download_manifest(url: str, name: str, pin: str) -> tuple[bytes, dict]:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:  # only if the pinned manifest itself is bad
         raise ZooError(f"zoo entry {name!r}: the manifest at {url} is not valid JSON ({err})") from err
     # the structure check every manifest gets: plain file names that cannot leave the entry's folder
-    return blob, zoo._validate_manifest(name, manifest, url)
+    return blob, store.validate_manifest(name, manifest, url)
 
 
 def _download_file(url: str, path: Path, sha256: str, name: str) -> None:
@@ -151,18 +154,18 @@ def fetch_entry(name: str, *, base_url: str | None = None,
     manifest that is not the pinned one, or a file that does not match; nothing is moved into
     ``directory/name`` unless every file passed.
     """
-    zoo._entry(name)  # unknown entry: ZooError listing the known ones
-    zoo._check_name(name, "a zoo entry name")
-    folder = Path(directory or zoo.zoo_dir()) / name
-    pin = zoo._read_pins().get(name)
+    get_entry(name)  # unknown entry: ZooError listing the known ones
+    check_name(name, "a zoo entry name")
+    folder = Path(directory or zoo_dir()) / name
+    pin = store.read_pins().get(name)
     if pin is None:
-        raise ZooError(f"zoo entry {name!r} is not pinned by this package ({zoo.PINS_FILE.name}), so a "
+        raise ZooError(f"zoo entry {name!r} is not pinned by this package ({store.PINS_FILE.name}), so a "
                        "downloaded manifest could not be trusted and none is fetched; train it with "
                        f"`python -m hitslite.zoo train {name}`")
     local = folder / MANIFEST_FILE
-    if local.is_file() and zoo._sha256(local) == pin:
+    if local.is_file() and file_sha256(local) == pin:
         try:
-            zoo.verify(name, directory)
+            store.verify(name, directory)
             return folder
         except ZooError:  # a listed file is missing or damaged: download what is needed
             pass
@@ -178,7 +181,7 @@ def fetch_entry(name: str, *, base_url: str | None = None,
     try:
         for fname, sha256 in manifest["files"].items():
             have = folder / fname
-            if have.is_file() and zoo._sha256(have) == sha256:
+            if have.is_file() and file_sha256(have) == sha256:
                 continue
             _download_file(f"{base}/{name}/{urllib.parse.quote(fname)}", staging / fname, sha256, name)
         (staging / MANIFEST_FILE).write_bytes(blob)
@@ -195,5 +198,5 @@ def fetch_entry(name: str, *, base_url: str | None = None,
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
-    zoo.verify(name, directory)  # config equal to the code's, every file's SHA-256 in place
+    store.verify(name, directory)  # config equal to the code's, every file's SHA-256 in place
     return folder

@@ -14,6 +14,9 @@ Vlachas, Arampatzis, Uhler, Koumoutsakos (2020), Sec. 2 and SI 6.6 (Figs. 1, 2, 
    re-encoded and fed to the cell, so its hidden state is current when the next macro phase
    starts. ``T_m = 0`` is the pure solver, ``T_mu = 0`` pure latent propagation.
 
+The latent part — autoencoder and recurrent propagator — is a :class:`~hitslite.neural.Latent`
+(:attr:`LED.latent`); what LED adds is the warm-up and the alternation with the micro solver.
+
 Speed-up (LED Sec. 3.2, SI 8.3): ``S = (solver seconds per coarse time unit) / (LED seconds per
 coarse time unit)``; :func:`measure_speedup` times both on the same batch in the same run.
 
@@ -30,18 +33,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import validate
-from .data import Trajectory
-from .neural import _coordinate_map, _register_coordinates
+from . import timing, validate
+from .neural import Latent
 from .steppers import Stepper, assert_finite, check_state
-from .validate import nonnegative_int as _nonneg_int
+from .trajectory import Trajectory
 
 __all__ = ["LED", "measure_speedup"]
-
-
-def _sync(x: torch.Tensor) -> None:
-    if x.is_cuda:
-        torch.cuda.synchronize(x.device)
 
 
 class LED(nn.Module):
@@ -52,7 +49,10 @@ class LED(nn.Module):
         h_n = \mathcal H(z_n, h_{n-1}),\ \ z_{n+1} = \mathcal R(h_n)\ (n \ge 0), \qquad
         \tilde s_n = \mathcal D(z_n).
 
-    The attribute :attr:`dt` is the propagator's (coarse) step.
+    The attribute :attr:`dt` is the propagator's (coarse) step. :attr:`latent` is the latent part as a
+    :class:`~hitslite.neural.Latent` (encoder, propagator, decoder): the same modules, registered once
+    under LED's own names (``encoder``, ``decoder`` when it is another module, ``propagator``), so the
+    ``state_dict`` keys are those of LED alone.
 
     Parameters
     ----------
@@ -67,15 +67,18 @@ class LED(nn.Module):
 
     def __init__(self, encoder, propagator: Stepper, decoder):
         super().__init__()
-        self._encode = _coordinate_map(encoder, "encode", "encoder")
-        self._decode = _coordinate_map(decoder, "decode", "decoder")
         if not hasattr(propagator, "teacher_forced") or not hasattr(propagator, "step"):
             raise TypeError("propagator must be a recurrent stepper with step() and teacher_forced(), e.g. "
                             f"hitslite.neural.RecurrentStepper; got {type(propagator).__name__}")
+        latent = Latent(encoder, propagator, decoder)
+        for name, module in latent.named_children():  # the encoder, and the decoder if another module
+            if module is not propagator:
+                self.add_module(name, module)
+        self.propagator = propagator
+        # a view of the modules just registered, not a second registration (one set of state_dict keys)
+        self.__dict__["latent"] = latent
         #: the state shape ``S`` when the encoder declares one (checked on input)
         self.state_shape = getattr(encoder, "state_shape", None)
-        _register_coordinates(self, encoder, decoder)
-        self.propagator = propagator
 
     @property
     def dt(self) -> float:
@@ -83,11 +86,11 @@ class LED(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """``x [..., *S] -> z [..., d_z]``."""
-        return self._encode(x)
+        return self.latent.encode(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """``z [..., d_z] -> x [..., *S]`` (a sample, for a probabilistic decoder)."""
-        return self._decode(z)
+        return self.latent.decode(z)
 
     # ------------------------------------------------------------------ warm-up / propagation
     def _check_warm(self, x_warm):
@@ -112,21 +115,26 @@ class LED(nn.Module):
         from ``z_0``. ``latent`` passes precomputed encodings ``[B, W, d_z]``.
         """
         self._check_warm(x_warm)
-        z = self._encode(x_warm) if latent is None else latent
+        z = self.latent.encode(x_warm) if latent is None else latent
         carry = self.propagator.init_carry(z[:, 0])
         if z.shape[1] > 1:
             _, carry = self.propagator.teacher_forced(z[:, :-1], carry, return_carry=True)
         return z[:, -1], carry
 
-    def forecast(self, x_warm: torch.Tensor, n_steps: int, *, decode: bool = True,
+    def forecast(self, x_warm: torch.Tensor, n_steps: int, *, dt: float | None = None, decode: bool = True,
                  check_finite: bool = True, t0: float = 0.0) -> Trajectory:
         """Warm-up, then ``n_steps`` of pure latent propagation (Fig. 13; ``T_mu = 0``).
 
-        Returns a :class:`~hitslite.data.Trajectory` ``x [B, n_steps + 1, *S]`` starting at the
+        Returns a :class:`~hitslite.trajectory.Trajectory` ``x [B, n_steps + 1, *S]`` starting at the
         last warm-up state (index 0 is ``decode(encode(s_0))``); ``meta['latent']`` holds
         ``[B, n_steps + 1, d_z]``. A non-finite latent state raises
-        :class:`~hitslite.steppers.ForecastDivergedError` naming the step.
+        :class:`~hitslite.steppers.ForecastDivergedError` naming the step. ``dt``, if given, must be
+        the propagator's step (the signature of :func:`hitslite.steppers.forecast`, whose ``x0`` is
+        here the warm-up window).
         """
+        if dt is not None and not math.isclose(validate.positive_float("dt", dt), self.dt, rel_tol=1e-9):
+            raise ValueError(f"dt must be the propagator's step {self.dt:g} (LED forecasts on its own grid), "
+                             f"got {dt:g}")
         return self.multiscale_forecast(x_warm, n_steps, None, macro_steps=max(n_steps, 1), micro_steps=0,
                                         decode=decode, check_finite=check_finite, t0=t0)
 
@@ -153,10 +161,10 @@ class LED(nn.Module):
         ``decode_fn`` overrides the decoder for the output (e.g. the MDN's mean instead of a sample).
         """
         self._check_warm(x_warm)
-        n_steps = _nonneg_int("n_steps", n_steps)
+        n_steps = validate.nonnegative_int("n_steps", n_steps)
         t0 = validate.finite_float("t0", t0)
-        macro_steps = _nonneg_int("macro_steps", macro_steps)
-        micro_steps = _nonneg_int("micro_steps", micro_steps)
+        macro_steps = validate.nonnegative_int("macro_steps", macro_steps)
+        micro_steps = validate.nonnegative_int("micro_steps", micro_steps)
         if macro_steps == 0 and micro_steps == 0:
             raise ValueError("macro_steps and micro_steps cannot both be 0")
         if micro_steps > 0:
@@ -165,11 +173,11 @@ class LED(nn.Module):
             if not math.isclose(float(micro.dt), self.dt, rel_tol=1e-9):
                 raise ValueError(f"micro.dt ({micro.dt:g}) must equal the propagator's coarse step dt "
                                  f"({self.dt:g}); wrap a fine solver in Repeated(solver, m)")
-        decoder = self._decode if decode_fn is None else decode_fn
+        decoder = self.latent.decode if decode_fn is None else decode_fn
         seconds = {"macro": 0.0, "micro": 0.0, "encode": 0.0, "decode": 0.0, "warm_up": 0.0}
 
         def clock():
-            _sync(x_warm)
+            timing.synchronize(x_warm.device)
             return time.perf_counter()
 
         with torch.no_grad():
@@ -215,7 +223,7 @@ class LED(nn.Module):
                     new_states.append(x_micro)
                 seconds["micro"] += clock() - c1
                 c1 = clock()
-                z_new = self._encode(torch.stack(new_states, dim=1))  # [B, u, d]
+                z_new = self.latent.encode(torch.stack(new_states, dim=1))  # [B, u, d]
                 seconds["encode"] += clock() - c1
                 c1 = clock()
                 # teacher-force the cell on the phase's inputs: the state it starts from, then all but
@@ -234,9 +242,9 @@ class LED(nn.Module):
             t = t0 + self.dt * torch.arange(n_steps + 1, dtype=torch.float64)
             if check_finite:
                 assert_finite(z_all, "LED latent forecast", t)
-            meta = {"source": "LED.multiscale_forecast", "macro_steps": macro_steps, "micro_steps": micro_steps,
-                    "rho": (macro_steps / micro_steps) if micro_steps else math.inf,
-                    "micro_mask": mask, "seconds": seconds}
+            rho = (macro_steps / micro_steps) if micro_steps else math.inf
+            meta = {"source": "LED.multiscale_forecast", "macro_steps": macro_steps,
+                    "micro_steps": micro_steps, "rho": rho, "micro_mask": mask, "seconds": seconds}
             if not decode:
                 return Trajectory(t=t, x=z_all, dt=self.dt, meta=meta)
             c0 = clock()
@@ -270,23 +278,21 @@ def measure_speedup(led: LED, micro: Stepper, x_warm: torch.Tensor, n_steps: int
     same solver run either way); takes the fastest of ``repeats`` runs of each. Returns seconds
     per coarse time unit for both, ``S = solver / LED`` and ``rho``.
     """
-    n_steps = _nonneg_int("n_steps", n_steps)
-    if n_steps == 0:
-        raise ValueError("n_steps must be positive to time anything")
+    n_steps = validate.positive_int("n_steps", n_steps)  # (0 steps: nothing to time)
     repeats = validate.positive_int("repeats", repeats)
     led._check_warm(x_warm)
     x0 = x_warm[:, -1]
     horizon = n_steps * led.dt
-    t_micro, t_led = math.inf, math.inf
+
+    def solver():
+        x, carry = x0, micro.init_carry(x0)
+        for _ in range(n_steps):
+            x, carry = micro.step(x, carry)
+
+    t_led = math.inf
     with torch.no_grad():
-        for _ in range(repeats):
-            _sync(x0)
-            c0 = time.perf_counter()
-            x, carry = x0, micro.init_carry(x0)
-            for _ in range(n_steps):
-                x, carry = micro.step(x, carry)
-            _sync(x0)
-            t_micro = min(t_micro, time.perf_counter() - c0)
+        t_micro = timing.best_time(solver, repeats, device=x0.device)
+        for _ in range(repeats):  # LED's own clock: its phases, device-synchronised, without the warm-up
             traj = led.multiscale_forecast(x_warm, n_steps, micro, macro_steps=macro_steps,
                                            micro_steps=micro_steps, **forecast_kwargs)
             sec = traj.meta["seconds"]

@@ -20,25 +20,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from . import validate
-from .data import Trajectory
-from .steppers import ForecastDivergedError, Stepper, assert_finite, check_state
+from . import timing, validate
+from .steppers import RK4, ForecastDivergedError, Stepper, assert_finite, check_state, forecast
+from .trajectory import Trajectory, interpolate_gaps
 
-__all__ = ["Hierarchy", "ScheduleStage", "select_levels", "LevelSelection", "integer_ratio", "compare_levels",
+__all__ = ["Hierarchy", "ScheduleStage", "select_levels", "LevelSelection", "compare_levels",
            "LevelComparison", "compare_hybrids"]
-
-
-def integer_ratio(coarse: float, fine: float, what: str = "step size") -> int:
-    """``coarse / fine`` as an int, or ``ValueError`` if it is not (relative tolerance 1e-9)."""
-    coarse, fine = validate.positive_float(what, coarse), validate.positive_float("the finer step size", fine)
-    r = coarse / fine
-    n = round(r)
-    if n < 1 or abs(r - n) > 1e-9 * max(1.0, r):
-        raise ValueError(
-            f"{what} {coarse:g} is not an integer multiple of {fine:g} (ratio {r:.6g}); "
-            "hierarchy levels and the output step must be integer multiples of one another"
-        )
-    return n
 
 
 @dataclass(frozen=True)
@@ -65,7 +52,7 @@ class ScheduleStage:
 class Hierarchy(nn.Module):
     """Steppers of several step sizes coupled by HiTS Algorithm 1.
 
-    :meth:`forecast` from states ``x0 [B, *S]`` returns a :class:`~hitslite.data.Trajectory` on the
+    :meth:`forecast` from states ``x0 [B, *S]`` returns a :class:`~hitslite.trajectory.Trajectory` on the
     grid of the finest level (or of ``dt``, a divisor of every level's step), ``x [B, n_steps + 1, *S]``.
 
     Parameters
@@ -82,7 +69,8 @@ class Hierarchy(nn.Module):
             raise ValueError("levels must contain at least one stepper")
         for i, s in enumerate(levels):
             if not hasattr(s, "dt") or not callable(s):
-                raise TypeError(f"levels[{i}] is not a stepper (needs .dt and __call__), got {type(s).__name__}")
+                raise TypeError(f"levels[{i}] is not a stepper (needs .dt and __call__), "
+                                f"got {type(s).__name__}")
             validate.positive_float(f"levels[{i}].dt", s.dt)
         levels.sort(key=lambda s: -s.dt)
         dts = [s.dt for s in levels]
@@ -122,7 +110,8 @@ class Hierarchy(nn.Module):
         """
         n_steps = validate.positive_int("n_steps", n_steps)
         h = self.dt if dt is None else validate.positive_float("dt", dt)
-        strides = [integer_ratio(d, h) for d in self.dts]
+        strides = [validate.integer_ratio("a level's step", d, h, hint="hierarchy levels and the output step "
+                                          "must be integer multiples of one another") for d in self.dts]
         n_ext = math.ceil(n_steps / strides[0]) * strides[0]
         known = {0}
         stages = []
@@ -144,10 +133,13 @@ class Hierarchy(nn.Module):
                  check_finite: bool = True) -> Trajectory:
         """Algorithm 1 from ``x0 [B, *S]`` over ``n_steps`` output steps of size ``dt``.
 
-        Returns a Trajectory with ``x [B, n_steps + 1, *S]`` and ``meta['known']``, a bool
+        Returns a Trajectory with ``x [B, n_steps + 1, *S]``, ``meta['known']``, a bool
         ``[n_steps + 1]`` mask of the output indices some level computed (the rest are linearly
-        interpolated). Differentiable. Raises :class:`~hitslite.steppers.ForecastDivergedError`
-        on NaN/Inf unless ``check_finite=False``.
+        interpolated, :func:`~hitslite.trajectory.interpolate_gaps`), and ``meta['dts']``, the levels'
+        steps, coarsest first. Differentiable. Raises :class:`~hitslite.steppers.ForecastDivergedError`
+        on NaN/Inf unless ``check_finite=False``. The signature of
+        :meth:`Stepper.forecast <hitslite.steppers.Stepper.forecast>`: :func:`~hitslite.steppers.forecast`
+        runs either.
         """
         if not isinstance(x0, torch.Tensor) or x0.ndim < 2:
             raise ValueError(f"x0 must be a tensor of shape [batch, *state], got "
@@ -178,28 +170,13 @@ class Hierarchy(nn.Module):
                     count += n_new
             states = torch.cat([states, *new], dim=1)
         known_idx = (position >= 0).nonzero().squeeze(1)
-        x = _interpolate(known_idx, states[:, position[known_idx].to(states.device)], n_steps)
+        x = interpolate_gaps(known_idx, states[:, position[known_idx].to(states.device)], n_steps)
         t = h * torch.arange(n_steps + 1, dtype=torch.float64)
         if check_finite:
             assert_finite(x, "hierarchy forecast", t)
         known = position[: n_steps + 1] >= 0
         return Trajectory(t=t, x=x, dt=h, meta={"source": "Hierarchy.forecast", "dts": self.dts,
                                                   "known": known})
-
-
-def _interpolate(known_idx: torch.Tensor, known_x: torch.Tensor, n_steps: int) -> torch.Tensor:
-    """Linear interpolation of states ``known_x [B, M, *S]`` at sorted integer times ``known_idx [M]``
-    onto ``0..n_steps``; ``known_idx`` must cover ``[0, n_steps]``."""
-    grid = torch.arange(n_steps + 1)
-    lo = torch.searchsorted(known_idx, grid, right=True) - 1
-    hi = torch.clamp(lo + 1, max=known_idx.numel() - 1)
-    span = (known_idx[hi] - known_idx[lo]).clamp(min=1)
-    w = ((grid - known_idx[lo]) / span).to(known_x.dtype).to(known_x.device)
-    w = w.reshape(1, -1, *([1] * (known_x.ndim - 2)))
-    lo, hi = lo.to(known_x.device), hi.to(known_x.device)
-    x_lo, x_hi = known_x[:, lo], known_x[:, hi]
-    # at known indices (w = 0) take the state itself: (1 - 0) * x + 0 * inf would be NaN
-    return torch.where(w == 0, x_lo, (1 - w) * x_lo + w * x_hi)
 
 
 # ----------------------------------------------------------------------------------------
@@ -245,7 +222,7 @@ def _forecast_mse(levels: Sequence[Stepper], val: Trajectory) -> float:
     x0 = val.x[:, 0] if param is None else val.x[:, 0].to(device=param.device, dtype=param.dtype)
     try:
         with torch.no_grad():
-            pred = h.forecast(x0, val.n_steps, dt=val.dt).x
+            pred = forecast(h, x0, val.n_steps, val.dt).x
     except ForecastDivergedError:
         return math.inf
     return float(torch.mean((pred.to(val.x) - val.x) ** 2))
@@ -312,8 +289,6 @@ def compare_levels(levels: Sequence[Stepper], test: Trajectory, lower: int, uppe
 
     ``test`` must be a non-empty, finite Trajectory; ``0 <= lower <= upper < len(levels)``.
     """
-    import time
-
     from .metrics import integrated_mse, mse_per_step
 
     levels = list(levels)
@@ -329,14 +304,9 @@ def compare_levels(levels: Sequence[Stepper], test: Trajectory, lower: int, uppe
     x0 = test.x[:, 0] if param is None else test.x[:, 0].to(device=param.device, dtype=param.dtype)
 
     def run(group):
-        best, pred = math.inf, None
-        for _ in range(max(1, repeats)):
-            start = time.perf_counter()
-            with torch.no_grad():
-                pred = Hierarchy(group).forecast(x0, test.n_steps, dt=test.dt, check_finite=False).x
-            if pred.is_cuda:
-                torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - start)
+        with torch.no_grad():
+            pred, best = timing.timed(lambda: forecast(Hierarchy(group), x0, test.n_steps, test.dt,
+                                                       check_finite=False).x, repeats, device=x0.device)
         return pred.double().cpu(), best
 
     singles = [run([s]) for s in levels]
@@ -353,21 +323,8 @@ def compare_levels(levels: Sequence[Stepper], test: Trajectory, lower: int, uppe
     )
 
 
-def _best_time(fn, repeats: int):
-    import time
-
-    best, out = math.inf, None
-    for _ in range(max(1, repeats)):
-        start = time.perf_counter()
-        with torch.no_grad():
-            out = fn()
-        if out.is_cuda:
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return out, best
-
-
-def compare_hybrids(system, coarse: Stepper, test: Trajectory, ks=range(5), *, repeats: int = 3) -> list[dict]:
+def compare_hybrids(system, coarse: Stepper, test: Trajectory, ks=range(5), *,
+                    repeats: int = 3) -> list[dict]:
     """HiTS App. A.2: RK4 with step ``test.dt * 2**k`` (RK k) against the hybrid ``[coarse, RK4]``
     (Hybrid k), forecasting ``test`` on the RK grid; both timed (best of ``repeats``) in this run.
 
@@ -375,20 +332,22 @@ def compare_hybrids(system, coarse: Stepper, test: Trajectory, ks=range(5), *, r
     (integrated MSE against ``test`` subsampled to the RK grid), per-step curves and times ``t``.
     """
     from .metrics import integrated_mse, mse_per_step
-    from .steppers import RK4, rollout
 
     _check_reference("test", test)
     repeats = validate.positive_int("repeats", repeats)
     param = next(coarse.parameters(), None)
     x0 = test.x[:, 0] if param is None else test.x[:, 0].to(param.device)  # RK4 in float64
+    device = x0.device
     out = []
     for k in ks:
         stride = 2**k
         rk = RK4(system, test.dt * stride)
         n = test.n_steps // stride
         truth = test.x[:, : n * stride + 1 : stride]
-        rk_pred, rk_s = _best_time(lambda rk=rk, n=n: rollout(rk, x0, n).x, repeats)
-        hy_pred, hy_s = _best_time(lambda rk=rk, n=n: Hierarchy([coarse, rk]).forecast(x0, n).x, repeats)
+        hybrid = Hierarchy([coarse, rk])
+        with torch.no_grad():
+            rk_pred, rk_s = timing.timed(lambda rk=rk, n=n: forecast(rk, x0, n).x, repeats, device=device)
+            hy_pred, hy_s = timing.timed(lambda h=hybrid, n=n: forecast(h, x0, n).x, repeats, device=device)
         out.append({"k": k, "h": rk.dt, "rk_seconds": rk_s, "hybrid_seconds": hy_s,
                     "rk_mse": integrated_mse(rk_pred, truth), "hybrid_mse": integrated_mse(hy_pred, truth),
                     "rk_curve": mse_per_step(rk_pred, truth), "hybrid_curve": mse_per_step(hy_pred, truth),

@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from . import validate
-from .steppers import Stepper, check_state
+from .steppers import Stepper, check_state, forecast
+from .trajectory import Trajectory, interpolate_gaps
 
 __all__ = ["MLP", "ResNetStepper", "ResNetStack", "Latent", "RecurrentStepper", "ACTIVATIONS"]
 
@@ -138,8 +139,8 @@ class ResNetStack(nn.Module):
         check_state(x)
         L, N = x.shape[:2]
         if L != len(self) or tuple(x.shape[2:]) != self.state_shape:
-            raise ValueError(f"ResNetStack expects [{len(self)}, N, {', '.join(map(str, self.state_shape))}], "
-                             f"got {tuple(x.shape)}")
+            shape = ", ".join(map(str, self.state_shape))
+            raise ValueError(f"ResNetStack expects [{len(self)}, N, {shape}], got {tuple(x.shape)}")
         h = x.reshape(L, N, -1).to(self.weights[0].dtype)
         act = self.activation() if self.activation is not None else None
         for j, (w, b) in enumerate(zip(self.weights, self.biases)):
@@ -202,10 +203,10 @@ class Latent(Stepper):
     * as a level of a :class:`~hitslite.multiscale.Hierarchy`: ``forward(x)`` encodes, steps
       and decodes, so ``Hierarchy([Latent(...), ...])`` works unchanged, but pays an encode and
       a decode at every call;
-    * :meth:`forecast` — the efficient L-HiTS path: encode ``x0`` once, run the inner
-      hierarchy's vectorised Algorithm 1 (HiTS) entirely on ``[*, d]`` latent states, interpolate
-      in latent space (Algorithm 1, lines 11–12), then decode all ``B (T+1)`` states in a single
-      batched call (line 13).
+    * :meth:`forecast` — the efficient L-HiTS path: encode ``x0`` once, forecast with the inner
+      model entirely on ``[*, d]`` latent states (:func:`~hitslite.steppers.forecast`: a hierarchy's
+      vectorised Algorithm 1, or a single stepper's steps), interpolate in latent space (Algorithm 1,
+      lines 11–12), then decode all ``B (T+1)`` states in a single batched call (line 13).
 
     :attr:`dt` is the inner stepper's step (a hierarchy's finest step). Outputs have the input's
     dtype.
@@ -225,9 +226,6 @@ class Latent(Stepper):
     def dt(self) -> float:  # noqa: D102 - documented in the class
         return self.inner.dt
 
-    def _is_hierarchy(self) -> bool:
-        return hasattr(self.inner, "forecast") and not hasattr(self.inner, "step")
-
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """``x [..., *S] -> z [..., d]``."""
         return self._encode(x)
@@ -237,7 +235,8 @@ class Latent(Stepper):
         return self._decode(z)
 
     def _single(self, what: str):
-        if self._is_hierarchy():
+        inner = self.inner
+        if not (callable(getattr(inner, "step", None)) and callable(getattr(inner, "init_carry", None))):
             raise TypeError(f"Latent.{what} needs a single inner stepper; this one wraps a "
                             f"{type(self.inner).__name__} — use Latent.forecast(x0, n_steps) instead")
 
@@ -263,42 +262,40 @@ class Latent(Stepper):
         return self.step(x)[0]
 
     def forecast(self, x0: torch.Tensor, n_steps: int, *, dt: float | None = None,
-                 check_finite: bool = True, decode: bool = True, interpolate: str = "latent"):
+                 check_finite: bool = True, decode: bool = True, interpolate: str = "latent") -> Trajectory:
         """L-HiTS Algorithm 1 from ``x0 [B, *S]`` over ``n_steps`` output steps of ``dt``.
 
-        Returns a :class:`~hitslite.data.Trajectory` with ``x [B, n_steps + 1, *S]`` (or the latent
+        Returns a :class:`~hitslite.trajectory.Trajectory` with ``x [B, n_steps + 1, *S]`` (or the latent
         ``[B, n_steps + 1, d]`` with ``decode=False``); ``meta['latent']`` holds the latent
-        trajectory. A hierarchy inside runs :meth:`~hitslite.multiscale.Hierarchy.forecast`; a
-        single stepper is wrapped in a one-level hierarchy (so a coarse step is linearly
-        interpolated onto ``dt``, the paper's protocol for single NNTS in Tables 3–4).
+        trajectory. The inner model forecasts itself (:func:`~hitslite.steppers.forecast`): a hierarchy
+        runs :meth:`~hitslite.multiscale.Hierarchy.forecast`, a single stepper
+        :meth:`~hitslite.steppers.Stepper.forecast` (its coarse steps linearly interpolated onto ``dt``,
+        the paper's protocol for single NNTS in Tables 3–4).
 
         ``interpolate="latent"`` (Algorithm 1, lines 12–13) decodes every output state;
-        ``"state"`` decodes only the states some level computed and interpolates the decoded states
-        linearly — cheaper when the finest coupled step is much coarser than ``dt``, and not the
-        same numbers, since the decoder is nonlinear.
+        ``"state"`` decodes only the states the inner model computed (``meta['known']``) and
+        interpolates the decoded states linearly — cheaper when the finest coupled step is much
+        coarser than ``dt``, and not the same numbers, since the decoder is nonlinear.
         """
-        from .data import Trajectory
-        from .multiscale import Hierarchy, _interpolate
-
-        if interpolate not in ("latent", "state"):
-            raise ValueError(f"interpolate must be 'latent' or 'state', got {interpolate!r}")
-
+        validate.one_of("interpolate", interpolate, ("latent", "state"))
         if not isinstance(x0, torch.Tensor) or x0.ndim < 2:
             raise ValueError(f"x0 must be a tensor of shape [batch, *state], got "
                              f"{tuple(x0.shape) if isinstance(x0, torch.Tensor) else type(x0).__name__}")
         check_state(x0, name="x0")
-        inner = self.inner if self._is_hierarchy() else Hierarchy([self.inner])
         z0 = self._encode(x0)
-        latent = inner.forecast(z0, n_steps, dt=dt, check_finite=check_finite)
+        latent = forecast(self.inner, z0, n_steps, dt, check_finite=check_finite)
         if not decode:
             return latent
         if interpolate == "state":
-            # the coarsest level ends at or beyond n_steps: forecast to there, so the last interval
-            # has both of its computed end points (the same states, the schedule is unchanged)
-            stage = inner.schedule(n_steps, dt)[0]
-            ext = inner.forecast(z0, stage.n_substeps * stage.stride, dt=dt, check_finite=check_finite)
+            ext = latent
+            if not bool(latent.meta["known"][-1]):
+                # the last output step lies between two computed states: forecast on to the coarsest
+                # level's next state (the same states: the schedule does not change)
+                stride = validate.integer_ratio("the coarsest step", latent.meta["dts"][0], latent.dt)
+                ext = forecast(self.inner, z0, math.ceil(n_steps / stride) * stride, dt,
+                               check_finite=check_finite)
             known_idx = ext.meta["known"].nonzero().squeeze(1)
-            x = _interpolate(known_idx, self._decode(ext.x[:, known_idx.to(ext.x.device)]), n_steps)
+            x = interpolate_gaps(known_idx, self._decode(ext.x[:, known_idx.to(ext.x.device)]), n_steps)
             x = x.to(x0.dtype)
         else:
             x = self._decode(latent.x).to(x0.dtype)

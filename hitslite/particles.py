@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from . import validate
-from .steppers import Stepper, _check_dt, check_state
+from .steppers import Stepper, check_state
 
 __all__ = ["EulerMaruyama"]
 
@@ -50,7 +50,7 @@ class EulerMaruyama(Stepper):
                     f"got {type(system).__name__}"
                 )
         self.system = system
-        self.dt = _check_dt(system.dt if dt is None else dt)
+        self.dt = validate.positive_float("dt", system.dt if dt is None else dt)
         if generator is not None and seed is not None:
             raise ValueError("pass either generator or seed, not both")
         if generator is not None and not isinstance(generator, torch.Generator):

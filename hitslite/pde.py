@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from . import validate
-from .steppers import Stepper, _check_dt, check_state
+from .steppers import Stepper, check_state
 
 __all__ = ["ETDRK4", "LatticeBoltzmann", "lyapunov_exponent", "etdrk4_coefficients"]
 
@@ -93,7 +93,7 @@ class ETDRK4(Stepper):
                     f"system must be a KuramotoSivashinsky-like system with .{attr}, "
                     f"got {type(system).__name__}"
                 )
-        self.dt = _check_dt(dt)
+        self.dt = validate.positive_float("dt", dt)
         self.n = int(system.n)
         self.system = system
         self.contour_points = contour_points
@@ -165,7 +165,7 @@ class LatticeBoltzmann(Stepper):
                 raise TypeError(
                     f"system must be a FitzHughNagumo-like system with .{attr}, got {type(system).__name__}"
                 )
-        self.dt = _check_dt(dt)
+        self.dt = validate.positive_float("dt", dt)
         self.system = system
         self.n = int(system.n)
         self.use_reaction = bool(reaction)

@@ -14,11 +14,15 @@ states of the wrong shape (``ValueError`` naming the expected shape), rather tha
 promoting them silently: see :func:`check_state`.
 
 :func:`rollout` is the only loop over time in the library (the vectorised multiscale loop lives
-in :class:`~hitslite.multiscale.Hierarchy`).
+in :class:`~hitslite.multiscale.Hierarchy`). :func:`forecast` is the one way to forecast with any
+model of the package: a stepper, a :class:`~hitslite.multiscale.Hierarchy`, a
+:class:`~hitslite.neural.Latent` or an :class:`~hitslite.led.LED` — each brings its own ``forecast``
+method with the same signature, :meth:`Stepper.forecast` the default for every stepper.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -26,9 +30,10 @@ import torch
 from torch import nn
 
 from . import validate
-from .data import Trajectory
+from .trajectory import Trajectory, interpolate_gaps
 
-__all__ = ["Stepper", "RK4", "Repeated", "rollout", "ForecastDivergedError", "assert_finite", "check_state"]
+__all__ = ["Stepper", "RK4", "Repeated", "rollout", "forecast", "ForecastDivergedError", "assert_finite",
+           "check_state"]
 
 
 class ForecastDivergedError(ValueError):
@@ -73,13 +78,42 @@ class Stepper(nn.Module):
         """
         return self.init_carry(x)
 
+    def forecast(self, x0: torch.Tensor, n_steps: int, *, dt: float | None = None,
+                 check_finite: bool = True) -> Trajectory:
+        """``n_steps`` output steps of size ``dt`` (default: :attr:`dt`) from ``x0 [B, *S]``.
+
+        The stepper takes ``ceil(n_steps / m)`` steps of its own size, ``m = self.dt / dt`` (an
+        integer, else ``ValueError``), threading its carry as :func:`rollout` does, and the output
+        steps between its states are linearly interpolated (:func:`~hitslite.trajectory.interpolate_gaps`):
+        a one-level HiTS hierarchy, the protocol of the single NNTS in HiTS Tables 3–4 (for a
+        carry-free stepper the same numbers as ``Hierarchy([self]).forecast``). With ``dt = self.dt``
+        it is :func:`rollout` itself.
+
+        Returns a :class:`~hitslite.trajectory.Trajectory` ``x [B, n_steps + 1, *S]`` with
+        ``meta['known']`` (bool ``[n_steps + 1]``: the output indices the stepper computed) and
+        ``meta['dts']`` (``[self.dt]``), as :meth:`~hitslite.multiscale.Hierarchy.forecast`. Raises
+        :class:`ForecastDivergedError` on NaN/Inf unless ``check_finite=False``.
+        """
+        h = self.dt if dt is None else validate.positive_float("dt", dt)
+        m = validate.integer_ratio(f"the step of {type(self).__name__}", self.dt, h,
+                                   hint="a stepper forecasts on a grid that divides its step")
+        n_steps = validate.nonnegative_int("n_steps", n_steps)
+        if m == 1:
+            traj = rollout(self, x0, n_steps, check_finite=check_finite)
+            traj.meta.update(known=torch.ones(n_steps + 1, dtype=torch.bool), dts=[self.dt])
+            return traj
+        n_own = math.ceil(n_steps / m)  # the last interval needs the state after it
+        own = rollout(self, x0, n_own, check_finite=False)
+        x = interpolate_gaps(m * torch.arange(n_own + 1), own.x, n_steps)
+        t = h * torch.arange(n_steps + 1, dtype=torch.float64)
+        if check_finite:
+            assert_finite(x, "forecast", t)
+        known = torch.arange(n_steps + 1) % m == 0
+        meta = {"source": f"forecast of {type(self).__name__}", "known": known, "dts": [self.dt]}
+        return Trajectory(t=t, x=x, dt=h, meta=meta)
+
     def extra_repr(self) -> str:
         return f"dt={self.dt:g}"
-
-
-def _check_dt(dt: float, name: str = "dt") -> float:
-    """A step size: a positive finite number (``ValueError`` naming ``name`` otherwise)."""
-    return validate.positive_float(name, dt)
 
 
 def check_state(x: torch.Tensor, shape: tuple[int, ...] | None = None, name: str = "x", *,
@@ -115,7 +149,7 @@ class RK4(Stepper):
         self.f = f.rhs if hasattr(f, "rhs") else f
         if not callable(self.f):
             raise TypeError(f"f must be a system with .rhs or a callable, got {type(f).__name__}")
-        self.dt = _check_dt(dt)
+        self.dt = validate.positive_float("dt", dt)
         shape = getattr(f, "state_shape", None)
         #: the state shape ``S`` of the system, checked on input (``None`` for a bare callable)
         self.state_shape = tuple(shape) if shape is not None else None
@@ -194,7 +228,7 @@ def rollout(
 ) -> Trajectory | tuple[Trajectory, Any]:
     """Apply ``stepper`` ``n_steps`` times from ``x0 [B, *S]``: the one sequential loop.
 
-    Returns a :class:`~hitslite.data.Trajectory` with ``x [B, n_steps + 1, *S]`` (the initial
+    Returns a :class:`~hitslite.trajectory.Trajectory` with ``x [B, n_steps + 1, *S]`` (the initial
     state included) and ``t = t0 + dt * arange(n_steps + 1)``. Gradients flow through the loop
     unless called under ``torch.no_grad()``. A non-finite forecast raises
     :class:`ForecastDivergedError` naming the first bad step (``check_finite=False`` returns it
@@ -222,3 +256,30 @@ def rollout(
         assert_finite(xs, "rollout", t)
     traj = Trajectory(t=t, x=xs, dt=stepper.dt, meta={"source": f"rollout of {type(stepper).__name__}"})
     return (traj, carry) if return_carry else traj
+
+
+def forecast(model, x0: torch.Tensor, n_steps: int, dt: float | None = None, *, check_finite: bool = True,
+             **options) -> Trajectory:
+    """Forecast ``n_steps`` output steps of size ``dt`` from ``x0`` with any model: ``model.forecast``.
+
+    One call for every kind of model, each of which knows how to forecast itself:
+
+    * a :class:`Stepper` — :meth:`Stepper.forecast`: its own steps (a :func:`rollout`), linearly
+      interpolated onto ``dt`` when ``dt`` divides its step;
+    * a :class:`~hitslite.multiscale.Hierarchy` — HiTS Algorithm 1, on the grid of ``dt`` (default
+      its finest step);
+    * a :class:`~hitslite.neural.Latent` — L-HiTS Algorithm 1 (encode once, forecast in latent space,
+      decode);
+    * an :class:`~hitslite.led.LED` — ``x0`` is the warm-up window ``[B, W, *S]``, then latent
+      propagation.
+
+    ``options`` pass on to the model's method (e.g. ``decode=False``, ``interpolate="state"`` for a
+    ``Latent``). Returns a :class:`~hitslite.trajectory.Trajectory` ``x [B, n_steps + 1, *S]``; raises
+    :class:`ForecastDivergedError` on NaN/Inf unless ``check_finite=False``. Gradients flow unless
+    called under ``torch.no_grad()``; ``x0`` must be on the model's device and in a dtype it accepts.
+    """
+    method = getattr(model, "forecast", None)
+    if not callable(method):
+        raise TypeError(f"model must have a forecast(x0, n_steps, dt=...) method (a Stepper, Hierarchy, "
+                        f"Latent or LED), got {type(model).__name__}")
+    return method(x0, n_steps, dt=dt, check_finite=check_finite, **options)

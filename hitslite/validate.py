@@ -31,6 +31,8 @@ __all__ = [
     "positive_float",
     "nonnegative_float",
     "finite_float",
+    "integer_ratio",
+    "one_of",
     "tensor",
     "floating_tensor",
     "finite_tensor",
@@ -107,6 +109,29 @@ def finite_float(name: str, value) -> float:
     if not _is_real(value) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return float(value)
+
+
+def integer_ratio(name: str, coarse, fine, *, hint: str = "") -> int:
+    """``coarse / fine`` as an ``int`` >= 1 if the step ``coarse`` is an integer multiple of the step
+    ``fine`` (relative tolerance 1e-9), else ``ValueError`` naming ``name`` (``hint``, if given, is
+    appended: why the two must divide). Both must be positive finite numbers."""
+    coarse, fine = positive_float(name, coarse), positive_float(f"the step {name} is compared with", fine)
+    r = coarse / fine
+    n = round(r)
+    if n < 1 or abs(r - n) > 1e-9 * max(1.0, r):
+        raise ValueError(f"{name} must be an integer multiple of {fine:g}, got {coarse:g} (ratio {r:.6g})"
+                         + (f"; {hint}" if hint else ""))
+    return n
+
+
+# ----------------------------------------------------------------------------------------
+# choices
+# ----------------------------------------------------------------------------------------
+def one_of(name: str, value, choices: Sequence):
+    """``value`` if it is one of ``choices``, else ``ValueError`` naming ``name`` and listing them."""
+    if value not in tuple(choices):
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
 
 
 # ----------------------------------------------------------------------------------------

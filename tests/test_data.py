@@ -99,6 +99,42 @@ def test_noise_has_the_requested_size_and_spares_the_test_split():
         add_noise(traj, -0.1, scale)
     config = {**zoo.ENTRIES["hyperbolic"].config, "noise": 0.01,
               "data": {"seed": 0, "n_trajectories": 8, "n_steps": 50}}
-    clean, noisy_splits = h.ode_splits("hyperbolic", seed=0, n_trajectories=8, n_steps=50), zoo.level_set_splits(config)
+    clean = h.ode_splits("hyperbolic", seed=0, n_trajectories=8, n_steps=50)
+    noisy_splits = zoo.level_set_splits(config)
     assert torch.equal(noisy_splits["test"].x, clean["test"].x)
     assert not torch.equal(noisy_splits["train"].x, clean["train"].x)
+
+
+def test_data_reexports_the_modules_below_it():
+    """hitslite.data is the one place to import data things from: the trajectory, the cache and the
+    PDE / particle data sets live in modules below it (no import circle) and are re-exported."""
+    from hitslite import cache, data, pde_data, trajectory
+
+    assert data.Trajectory is trajectory.Trajectory is h.Trajectory
+    for module in (cache, pde_data):
+        for name in module.__all__:
+            assert getattr(data, name) is getattr(module, name), name
+    assert not hasattr(data, "_repo_root")  # public now: data.repo_root
+
+
+def test_split_seeds_follow_the_split_order():
+    from hitslite.data import SPLITS, split_seed
+
+    assert [split_seed(s, 2) for s in SPLITS] == [2000, 2001, 2002]
+    assert split_seed("train") == 0
+    with pytest.raises(ValueError, match="split must be one of"):
+        split_seed("training")
+
+
+def test_integer_ratio_and_one_of_name_the_argument():
+    from hitslite import validate
+
+    assert validate.integer_ratio("save_dt", 0.25, 0.05) == 5
+    assert validate.integer_ratio("t_drop", 1000.0, 0.005) == 200000
+    with pytest.raises(ValueError, match=r"save_dt must be an integer multiple of 0.1, got 0.25 .*solver"):
+        validate.integer_ratio("save_dt", 0.25, 0.1, hint="a whole number of solver steps")
+    with pytest.raises(ValueError, match="save_dt must be a positive finite number"):
+        validate.integer_ratio("save_dt", 0.0, 0.1)
+    assert validate.one_of("split", "val", ("train", "val")) == "val"
+    with pytest.raises(ValueError, match=r"split must be one of \('train', 'val'\), got 'test'"):
+        validate.one_of("split", "test", ("train", "val"))

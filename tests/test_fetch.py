@@ -16,11 +16,13 @@ from pathlib import Path
 import pytest
 import torch
 
+import hitslite
 from hitslite import fetch, zoo
+from hitslite.zoo import store
 
 #: the smallest committed entry (64 kB): two ResNet levels on the harmonic oscillator
 ENTRY = "harmonic_oscillator"
-COMMITTED = Path(zoo.__file__).resolve().parents[1] / "data" / "zoo" / ENTRY
+COMMITTED = Path(hitslite.__file__).resolve().parents[1] / "data" / "zoo" / ENTRY
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -121,7 +123,7 @@ def test_a_pinned_manifest_naming_files_outside_the_entry_is_refused(server, use
     manifest["files"]["../../escape.pt"] = manifest["files"].pop("weights.pt")
     blob = (json.dumps(manifest, indent=2) + "\n").encode()
     path.write_bytes(blob)
-    monkeypatch.setattr(zoo, "_read_pins", lambda: {ENTRY: hashlib.sha256(blob).hexdigest()})
+    monkeypatch.setattr(store, "read_pins", lambda: {ENTRY: hashlib.sha256(blob).hexdigest()})
     with pytest.raises(zoo.ZooError, match="plain file name"):
         fetch.fetch_entry(ENTRY)
     assert server.requests == [f"/zoo/{ENTRY}/manifest.json"]
@@ -162,7 +164,7 @@ def test_default_url_is_the_release_tag(monkeypatch):
 
 
 def test_unpinned_or_unknown_entries_are_not_fetched(server, user_zoo, monkeypatch):
-    monkeypatch.setattr(zoo, "_read_pins", lambda: {})
+    monkeypatch.setattr(store, "read_pins", lambda: {})
     with pytest.raises(zoo.ZooError, match="not pinned by this package"):
         fetch.fetch_entry(ENTRY)
     with pytest.raises(zoo.ZooError, match="unknown zoo entry"):

@@ -1,5 +1,6 @@
 """LED (hitslite.led, RecurrentStepper, truncated BPTT): compositions reproduce their parts."""
 
+import copy
 import functools
 
 import pytest
@@ -68,7 +69,8 @@ def test_recurrent_stepper_bounded_output_stays_in_training_range(gen):
         traj = rollout(rnn, z[:, 0], 50)
     lo, hi = z.amin((0, 1)), z.amax((0, 1))
     span = hi - lo
-    assert (traj.x[:, 1:] >= lo - 0.05 * span - 1e-5).all() and (traj.x[:, 1:] <= hi + 0.05 * span + 1e-5).all()
+    assert (traj.x[:, 1:] >= lo - 0.05 * span - 1e-5).all()
+    assert (traj.x[:, 1:] <= hi + 0.05 * span + 1e-5).all()
 
 
 def test_residual_read_out_starts_near_persistence(gen):
@@ -209,6 +211,37 @@ def test_particle_micro_restart_keeps_time_and_generator():
     assert t == 7.5 and g is carry[1]
     rep = Repeated(em, 5)
     assert rep.restart_carry(x, 2.0, carry)[0] == 2.0
+
+
+def test_led_latent_part_is_a_latent_registered_once(fhn_setup):
+    """LED = a Latent (autoencoder + recurrent propagator) plus the alternation with the solver. The
+    Latent is a view of LED's own modules: one set of weights, LED's state_dict keys."""
+    from hitslite.neural import Latent
+
+    _, _, warm, led = fhn_setup
+    assert isinstance(led.latent, Latent) and led.latent.inner is led.propagator
+    assert led.latent.dt == led.dt
+    assert {k.split(".")[0] for k in led.state_dict()} == {"encoder", "propagator"}
+    assert [n for n, _ in led.named_children()] == ["encoder", "propagator"]
+    z = led.encode(warm[:, -1])
+    assert torch.equal(z, led.latent.encode(warm[:, -1])) and torch.equal(led.decode(z), led.latent.decode(z))
+    other = LED(_Linear(202, 4, seed=1), RecurrentStepper(4, 8, dt=0.1).double(), led.latent.decode)
+    assert {k.split(".")[0] for k in other.state_dict()} == {"encoder", "propagator"}  # a plain decoder
+    other.load_state_dict(led.state_dict())
+    torch.testing.assert_close(other.forecast(warm, 4).x, led.forecast(warm, 4).x, rtol=0, atol=0)
+    twin = copy.deepcopy(led)  # the view follows the copy: its modules are the copy's
+    assert twin.latent.inner is twin.propagator and twin.latent.encoder is twin.encoder
+    assert twin.propagator is not led.propagator
+
+
+def test_forecast_runs_an_led_from_its_warm_up_window(fhn_setup):
+    from hitslite.steppers import forecast
+
+    _, _, warm, led = fhn_setup
+    torch.testing.assert_close(forecast(led, warm, 5).x, led.forecast(warm, 5).x, rtol=0, atol=0)
+    assert forecast(led, warm, 5, led.dt).x.shape == (warm.shape[0], 6, *warm.shape[2:])
+    with pytest.raises(ValueError, match="propagator's step"):
+        forecast(led, warm, 5, 2 * led.dt)
 
 
 def test_led_rejects_bad_inputs(fhn_setup):

@@ -174,8 +174,8 @@ def test_pretrained_lhits_beats_every_single_latent_level(system):
     name = f"lhits_{system}"
     assert name in zoo.pinned_entries(), f"{name} is committed: it must be in the zoo, never skipped"
     model = zoo.load_pretrained(name)
-    sel = zoo.read_manifest(name)["metrics"]["selection"]
-    test = zoo._lhits_data(zoo.ENTRIES[name].config)["test"]
+    lower, upper = zoo.selected(name).choice
+    test = zoo.lhits_data(name)["test"]
     x0 = test.x[:, 0]
 
     def mse(lower, upper):
@@ -184,7 +184,7 @@ def test_pretrained_lhits_beats_every_single_latent_level(system):
         err = float(((pred - test.x) ** 2).mean())
         return err if math.isfinite(err) else math.inf
 
-    err = mse(sel["lower"], sel["upper"])
+    err = mse(lower, upper)
     singles = [mse(k, k) for k in range(len(model))]
     assert err < min(singles), (err, singles)
 
@@ -257,13 +257,14 @@ def test_autoencoders_retrained_alone_start_from_the_entries_initial_weights(sys
     """zoo.lhits_autoencoders(retrain=True) trains each autoencoder alone (Chapter 8): it must start from
     the same weights as the autoencoder inside lhits_<system> / lhits_dim_sweep_<system>."""
     from hitslite import zoo
+    from hitslite.zoo.lhits import lhits_initial_autoencoder
 
     main, sweep = zoo.ENTRIES[f"lhits_{system}"], zoo.ENTRIES[f"lhits_dim_sweep_{system}"]
     built = {main.config["autoencoder"]["latent_dim"]: main.build(main.config).autoencoder}
     built.update({m.autoencoder.latent_dim: m.autoencoder for m in sweep.build(sweep.config).values()})
     assert sorted(built) == zoo.LHITS_SWEEP_DIMS
     for z, ae in built.items():
-        alone = zoo._build_lhits(zoo._lhits_for_dim(main.config, z)).autoencoder  # what retrain=True fits
+        alone = lhits_initial_autoencoder(system, z)  # what retrain=True fits
         assert all(torch.equal(a, b) for a, b in zip(alone.state_dict().values(), ae.state_dict().values())), z
     with pytest.raises(ValueError, match="system"):
         zoo.lhits_autoencoders("lorenz")
@@ -282,3 +283,21 @@ def test_lhits_autoencoders_are_those_inside_the_lhits_entries():
     sweep = zoo.load_pretrained("lhits_dim_sweep_ks")
     assert all(torch.equal(a, b) for a, b in zip(aes[4].state_dict().values(),
                                                   sweep["z4"].autoencoder.state_dict().values()))
+
+
+def test_latent_over_a_single_stepper_forecasts_it_as_a_one_level_hierarchy(gen):
+    """``Latent(enc, s, dec).forecast`` runs ``forecast(s, ...)``: a coarse single stepper's states
+    interpolated onto ``dt`` (Tables 3-4). ``interpolate="state"`` decodes only the computed states,
+    also when the horizon ends between two of them (it forecasts on to the next one)."""
+    s = random_levels(n=4)[-1]  # dt 0.4
+    dec = Counting()
+    x0 = torch.randn(3, 3, generator=gen)
+    with torch.no_grad():
+        want = h.Hierarchy([s]).forecast(x0, 37, dt=0.05).x
+        latent = Latent(nn.Identity(), s, dec).forecast(x0, 37, dt=0.05)
+        states_latent = dec.states
+        state = Latent(nn.Identity(), s, dec).forecast(x0, 37, dt=0.05, interpolate="state")
+    assert torch.equal(latent.x, want)
+    assert torch.allclose(state.x, want, atol=1e-6)
+    assert dec.states - states_latent == 3 * 6  # states 0, 8, ..., 40: six per trajectory
+    assert latent.meta["known"].sum() == 5 and latent.meta["dts"] == [s.dt]

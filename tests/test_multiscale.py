@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -92,6 +93,23 @@ def test_interpolation_fills_the_output_grid_exactly_for_linear_motion():
     traj = hier.forecast(x0, 100, dt=0.01)
     assert torch.allclose(traj.x[0, :, 0], 0.3 * traj.t, atol=1e-12)
     assert int(traj.meta["known"].sum()) == 13  # indices 0, 8, ..., 96 (and 104 beyond the horizon)
+
+
+def test_interpolate_gaps_keeps_known_states_and_is_linear_between():
+    from hitslite.trajectory import interpolate_gaps
+
+    gen = torch.Generator().manual_seed(3)
+    idx = torch.tensor([0, 3, 4, 10, 16])
+    x = torch.randn(2, 5, 3, generator=gen, dtype=torch.float64)
+    out = interpolate_gaps(idx, x, 12)  # the horizon ends between two known indices
+    assert out.shape == (2, 13, 3)
+    assert torch.equal(out[:, idx[:4]], x[:, :4])  # bit for bit at known indices
+    want = np.stack([[np.interp(np.arange(13), idx.numpy(), x[b, :, d].numpy()) for d in range(3)]
+                     for b in range(2)]).transpose(0, 2, 1)
+    assert np.allclose(out.numpy(), want, atol=1e-14)
+    inf = x.clone()
+    inf[:, -1] = float("inf")  # a non-finite state beyond the last needed interval does not leak back
+    assert torch.isfinite(interpolate_gaps(idx, inf, 10)).all()
 
 
 def test_hybrid_is_a_hierarchy_with_a_classical_finest_level(gen):

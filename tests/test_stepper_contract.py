@@ -11,6 +11,7 @@ stepper cannot escape the contract. For each one, on tiny sizes:
 * ``rollout`` equals the same number of ``step`` calls threading the carry, and ``stepper(x)`` is
   one step from ``init_carry(x)``;
 * ``Repeated(s, m)`` equals ``m`` steps of ``s`` and has step ``m * s.dt``;
+* :func:`~hitslite.steppers.forecast` at the stepper's own step is the rollout;
 * ``restart_carry(x, t, carry)`` is ``init_carry(x)`` unless the stepper keeps time or randomness
   in its carry (Euler–Maruyama keeps the generator of ``carry`` and restarts the clock at ``t``);
 * integer states raise ``TypeError``, states of the wrong shape ``ValueError``;
@@ -19,16 +20,18 @@ stepper cannot escape the contract. For each one, on tiny sizes:
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
 
 import hitslite
-from hitslite.steppers import Repeated, Stepper, rollout
+from hitslite.steppers import Repeated, Stepper, forecast, rollout
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -40,9 +43,12 @@ N_STEPS = 4
 # discovery
 # ----------------------------------------------------------------------------------------
 def _import_all() -> list[str]:
-    """Import every module of the package; returns the names of those that failed to import."""
+    """Import every module of the package (subpackages included; not a ``__main__``, which runs its
+    command line when imported); returns the names of those that failed to import."""
     failed = []
     for info in pkgutil.walk_packages(hitslite.__path__, "hitslite.", onerror=failed.append):
+        if info.name.rsplit(".", 1)[-1] == "__main__":
+            continue
         try:
             importlib.import_module(info.name)
         except Exception as err:  # noqa: BLE001 - reported by the completeness test
@@ -224,6 +230,38 @@ def test_every_stepper_has_a_contract_case():
     assert len(found) >= 11, sorted(found)  # the discovery itself works
 
 
+def _source_steppers() -> set[str]:
+    """Stepper subclasses found in the *source* (``class X(Stepper)``, or of a subclass found so far),
+    independently of importing: a class in a module the import walk skips is still seen."""
+    classes = []  # (module, class name, base names)
+    root = Path(hitslite.__file__).resolve().parent
+    for path in root.rglob("*.py"):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef):
+                bases = {b.id if isinstance(b, ast.Name) else b.attr for b in node.bases
+                         if isinstance(b, (ast.Name, ast.Attribute))}
+                classes.append((module, node.name, bases))
+    names, found, grew = {"Stepper"}, set(), True
+    while grew:
+        grew = False
+        for module, name, bases in classes:
+            if bases & names and f"{module}.{name}" not in found:
+                found.add(f"{module}.{name}")
+                names.add(name)
+                grew = True
+    return found
+
+
+def test_every_stepper_class_in_the_source_has_a_contract_case():
+    found = _source_steppers()
+    assert len(found) >= 11, sorted(found)
+    missing = sorted(found - set(FACTORIES))
+    assert not missing, ("Stepper subclasses in the source without a contract case (add them to FACTORIES): "
+                         f"{missing}")
+
+
 # ----------------------------------------------------------------------------------------
 # the contract
 # ----------------------------------------------------------------------------------------
@@ -263,6 +301,24 @@ def test_rollout_equals_repeated_step_and_call_is_one_step(cls):
     torch.testing.assert_close(s.step(traj.x[:, -1], carry)[0], s.step(manual[:, -1], manual_carry)[0],
                                rtol=0, atol=0)
     torch.testing.assert_close(s(x), manual[:, 1], rtol=0, atol=0)
+
+
+@stepper_classes
+@torch.no_grad()
+def test_forecast_at_its_own_step_is_the_rollout(cls):
+    """``forecast(s, x, n)`` (the one forecast of every model) at ``s.dt``: the rollout, bit for bit.
+    A Latent decodes every state, the first one too (``decode(encode(x))`` where the rollout keeps
+    ``x``), in one batched call: there the states after the first agree to round-off."""
+    case = _case(cls)
+    s, x = case.stepper, _x(case)
+    got = forecast(s, x, N_STEPS)
+    want = rollout(s, x, N_STEPS)
+    if type(s).forecast is Stepper.forecast:
+        torch.testing.assert_close(got.x, want.x, rtol=0, atol=0)
+    else:
+        torch.testing.assert_close(got.x[:, 1:], want.x[:, 1:])
+    torch.testing.assert_close(got.t, want.t, rtol=0, atol=0)
+    assert got.dt == s.dt and bool(got.meta["known"].all()) and got.meta["known"].shape == (N_STEPS + 1,)
 
 
 @stepper_classes

@@ -63,6 +63,40 @@ def test_rollout_shapes_time_grid_and_dtype_follow_input(gen):
     assert torch.equal(traj.x[:, 0], x0)
 
 
+def test_forecast_dispatches_by_method_and_a_stepper_forecasts_by_rollout(gen):
+    system = h.get_system("van_der_pol")
+    x0 = system.sample_initial(3, gen)
+    rk = h.RK4(system, 0.02)
+    traj = h.forecast(rk, x0, 25)
+    ref = h.rollout(rk, x0, 25)
+    assert torch.equal(traj.x, ref.x) and torch.equal(traj.t, ref.t) and traj.dt == rk.dt
+    assert traj.meta["known"].all() and traj.meta["dts"] == [rk.dt]
+    hier = h.Hierarchy([h.Repeated(rk, 4), rk])
+    assert torch.equal(h.forecast(hier, x0, 25).x, hier.forecast(x0, 25).x)
+    with pytest.raises(TypeError, match="forecast"):
+        h.forecast(torch.nn.Linear(2, 2), x0, 3)
+
+
+def test_a_stepper_forecasts_a_finer_grid_as_a_one_level_hierarchy(gen):
+    """``Stepper.forecast`` with ``dt`` dividing the step: its own steps, interpolated; the numbers of
+    ``Hierarchy([s]).forecast`` bit for bit, also when the horizon ends between two of its steps."""
+    system = h.get_system("hyperbolic")
+    x0 = system.sample_initial(4, gen)
+    coarse = h.RK4(system, 0.08)
+    for n in (40, 37, 1, 0):
+        got = h.forecast(coarse, x0, n, 0.01)
+        assert got.x.shape == (4, n + 1, 2) and got.dt == 0.01
+        if n:
+            want = h.Hierarchy([coarse]).forecast(x0, n, dt=0.01)
+            assert torch.equal(got.x, want.x) and torch.equal(got.t, want.t)
+            assert torch.equal(got.meta["known"], want.meta["known"])
+    assert torch.equal(got.x[:, 0], x0)
+    with pytest.raises(ValueError, match="integer multiple"):
+        h.forecast(coarse, x0, 10, 0.03)
+    with pytest.raises(h.ForecastDivergedError, match="step 3"):  # own states 1, 1e200, inf at 0, 2, 4
+        h.forecast(_Blowup(), torch.ones(2, 1, dtype=torch.float64), 9, 0.5)
+
+
 class _Blowup(Stepper):
     dt = 1.0
 

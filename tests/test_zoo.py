@@ -6,6 +6,7 @@ import torch
 
 import hitslite as h
 from hitslite import zoo
+from hitslite.zoo import store
 
 TINY = "tiny_test_entry"
 
@@ -42,14 +43,14 @@ def test_training_writes_a_complete_manifest(trained):
 
 
 def test_level_selection_is_stored_with_the_weights(trained):
-    record = zoo.load_selection(TINY, directory=trained)
-    assert 0 <= record["lower"] <= record["upper"] <= 1
-    assert record["validation"]["n_trajectories"] == 10  # the entry's validation split, never test
-    assert record["validation_mse"] == min(record["lower_scores"].values())
+    sel = zoo.selected(TINY, directory=trained)
+    assert sel.kind == "hits-levels" and 0 <= sel.choice[0] <= sel.choice[1] <= 1
+    assert sel.source.startswith("validation split: 10 trajectories")  # the entry's validation split
+    assert sel.score == min(sel.scores.values())
     path = trained / TINY / "selection.json"
     path.write_text(path.read_text().replace('"lower"', '"lower" ', 1))
     with pytest.raises(zoo.ZooError, match="SHA-256"):
-        zoo.load_selection(TINY, directory=trained)
+        zoo.selected(TINY, directory=trained)
 
 
 def test_tampered_weights_are_refused(trained):
@@ -175,14 +176,14 @@ def test_multiscale_beats_every_single_level_on_committed_systems(name):
     oscillator: 2.0e-4 for both). Lorenz is left out: chaos (App. B.4)."""
     _require_committed(name)
     levels = list(zoo.load_pretrained(name))
-    selection = zoo.load_selection(name)
+    lower, upper = zoo.selected(name).choice
     test = h.ode_dataset(name, "test", **zoo.ENTRIES[name].config["data"])[:16]
-    result = h.multiscale.compare_levels(levels, test, selection["lower"], selection["upper"])
+    result = h.multiscale.compare_levels(levels, test, lower, upper)
     assert result.multiscale_mse <= 1.1 * min(result.single_mse), (result.multiscale_mse, result.single_mse)
 
 
 def test_large_weights_are_sharded_and_each_shard_is_verified(tiny_entry, tmp_path, monkeypatch):
-    monkeypatch.setattr(zoo, "SHARD_BYTES", 200)  # the tiny networks: a few hundred bytes per tensor
+    monkeypatch.setattr(store, "SHARD_BYTES", 200)  # the tiny networks: a few hundred bytes per tensor
     zoo.train_entry(TINY, directory=tmp_path, progress=False)
     folder = tmp_path / TINY
     shards = sorted(p.name for p in folder.glob("weights*.pt"))
@@ -214,8 +215,67 @@ def test_half_precision_storage_keeps_selection_and_loads_as_float32(trained):
     assert 2 * sum(v.numel() * v.element_size() for v in stored.values()) == sum(
         v.numel() * v.element_size() for v in before.state_dict().values())  # tiny files are mostly zip headers
     after = zoo.load_pretrained(TINY, directory=trained)
-    zoo.load_selection(TINY, directory=trained)  # its SHA-256 still checks
+    zoo.selected(TINY, directory=trained)  # its SHA-256 still checks
     for p, q in zip(before.parameters(), after.parameters()):
         assert q.dtype == torch.float32 and torch.equal(q, p.half().float())
     with pytest.raises(ValueError, match="dtype"):
         zoo.write_weights(trained, {"w": torch.zeros(2)}, dtype="int8")
+
+
+# ---- what validation chose: one reader for every kind of entry -----------------------------------------
+def _level_range(record: dict) -> tuple[int, int]:
+    return record["lower"], record["upper"]
+
+
+SELECTED = {  # entry: (kind, what its manifest records, on the committed zoo)
+    "hyperbolic": ("hits-levels",
+                   lambda m, folder: _level_range(json.loads((folder / "selection.json").read_text()))),
+    "lhits_fhn": ("lhits", lambda m, folder: _level_range(m["metrics"]["selection"])),
+    "hits_full_ks": ("lhits", lambda m, folder: _level_range(m["metrics"]["selection"])),
+    "led_fhn": ("led", lambda m, folder: m["metrics"]["selected"]),
+    "led_ks": ("led", lambda m, folder: m["metrics"]["selected"]),
+    "led_particles_1d": ("particles", lambda m, folder: m["metrics"]["selected"]),
+    "led_particles_3d": ("particles", lambda m, folder: m["metrics"]["selected"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SELECTED))
+def test_selected_reads_the_committed_validation_choice_of_every_kind(name):
+    _require_committed(name)
+    kind, recorded = SELECTED[name]
+    sel = zoo.selected(name)
+    assert (sel.entry, sel.kind) == (name, kind)
+    assert sel.choice == recorded(zoo.read_manifest(name), zoo.zoo_dir() / name)
+    assert sel.source.startswith("validation split")  # never test data
+    assert sel.choice in sel.scores and sel.score == min(sel.scores.values())  # the least validation score
+    if kind in ("hits-levels", "lhits"):
+        lower, upper = sel.choice
+        n = len(zoo.ENTRIES[name].config["levels"])
+        assert 0 <= lower <= upper < n and (0, n - 1) in sel.scores and (upper, upper) in sel.scores
+
+
+def test_selected_per_part_and_where_nothing_is_chosen():
+    _require_committed("lhits_dim_sweep_fhn")
+    sweep = zoo.read_manifest("lhits_dim_sweep_fhn")["metrics"]["by_dim"]
+    for part, record in sweep.items():
+        sel = zoo.selected("lhits_dim_sweep_fhn", part=part)
+        assert sel.kind == "lhits" and sel.choice == _level_range(record["selection"])
+    with pytest.raises(zoo.ZooError, match="one choice per part"):
+        zoo.selected("lhits_dim_sweep_fhn")
+    with pytest.raises(zoo.ZooError, match="holds one choice"):
+        zoo.selected("led_fhn", part="z1")
+    with pytest.raises(zoo.ZooError, match="no choice made on validation data"):
+        zoo.selected("seqgen_ks")
+    with pytest.raises(zoo.ZooError, match="unknown zoo entry"):
+        zoo.selected("no_such_entry")
+
+
+def test_retrained_weights_leave_a_choice_that_selected_reads(tiny_entry):
+    """What a chapter with RETRAIN = True does: load_or_train(retrain=True), then selected(...,
+    directory=retrained_dir()) (the cache is a temporary folder here)."""
+    module = zoo.load_or_train(TINY, retrain=True, progress=False)
+    sel = zoo.selected(TINY, directory=zoo.retrained_dir())
+    assert sel.kind == "hits-levels" and sel.score == min(sel.scores.values())
+    assert 0 <= sel.choice[0] <= sel.choice[1] < len(list(module))
+    with pytest.raises(zoo.ZooError, match="no pretrained weights"):  # not in the committed zoo
+        zoo.selected(TINY)

@@ -7,10 +7,9 @@ import pytest
 import torch
 
 import hitslite as hl
-import hitslite.zoo_particles as zp
+import hitslite.zoo.particles as zp
 from hitslite import zoo
 from hitslite.nets import ParticleAutoencoder
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -73,14 +72,14 @@ def test_subsampling_keeps_distinct_particles_and_evaluation_is_fixed():
 @pytest.mark.parametrize("name", NAMES)
 def test_tiny_training_runs_end_to_end(name, tmp_path):
     cfg = _tiny(name)
-    family, metrics = zp._train_particle_led(cfg, workdir=tmp_path, device="cpu", progress=False)
+    family, metrics = zp.train_particle_led(cfg, workdir=tmp_path, device="cpu", progress=False)
     assert metrics["selected"] in family.propagators and family.selected == metrics["selected"]
     assert math.isfinite(metrics["autoencoder"]["val_nll_per_particle"])
     for m in metrics["propagators"].values():
         assert m["val_rmse"] >= 0 and "m1_mae" in m["validation_forecast"]
     assert (tmp_path / "autoencoder.done.pt").exists()
     # resumable: a second call reads the finished parts instead of training again
-    again, metrics2 = zp._train_particle_led(cfg, workdir=tmp_path, device="cpu", progress=False)
+    again, metrics2 = zp.train_particle_led(cfg, workdir=tmp_path, device="cpu", progress=False)
     assert metrics2["autoencoder"] == metrics["autoencoder"]
     # an LED forecast, latent and multiscale, with the micro solver restarted at the right time
     val = zp.particle_data(cfg)["val"]
@@ -117,7 +116,7 @@ def _pretrained(name):
 def test_pretrained_weights_load_with_their_selection(name):
     family = _pretrained(name)
     manifest = zoo.read_manifest(name)
-    assert family.selected == manifest["metrics"]["selected"] in family.propagators
+    assert family.selected == zoo.selected(name).choice in family.propagators
     assert all((zoo.zoo_dir() / name / f).stat().st_size < 2 * 2**20 for f in manifest["files"])
     dim = manifest["config"]["dim"]
     x = torch.rand(1, 60, 1000, dim) - 0.5

@@ -8,12 +8,14 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 import hitslite as h
 from hitslite import zoo
+from hitslite.zoo import store
 
 NAME = "tiny_trust_entry"
 SHA = "0" * 64
@@ -43,7 +45,7 @@ def private_zoo(tmp_path, monkeypatch):
     folder = tmp_path / "zoo"
     folder.mkdir()
     monkeypatch.setenv("HITSLITE_ZOO_DIR", str(folder))
-    monkeypatch.setattr(zoo, "PINS_FILE", tmp_path / "zoo_pins.json")
+    monkeypatch.setattr(store, "PINS_FILE", tmp_path / "zoo_pins.json")
     return folder
 
 
@@ -62,19 +64,19 @@ def _edit(path, change):
 def test_every_committed_entry_is_pinned_by_the_package():
     committed = sorted(p.parent.name for p in zoo.zoo_dir().glob("*/manifest.json"))
     assert len(committed) >= 20 and zoo.pinned_entries() == committed
-    pins = json.loads(zoo.PINS_FILE.read_text())["manifest_sha256"]
+    pins = json.loads(store.PINS_FILE.read_text())["manifest_sha256"]
     for name in committed:
         digest = hashlib.sha256((zoo.zoo_dir() / name / "manifest.json").read_bytes()).hexdigest()
         assert pins[name] == digest, name
 
 
 def test_the_pins_ship_as_package_data():
-    text = (zoo._repo_root() / "pyproject.toml").read_text()  # (tomllib is Python >= 3.11 only)
+    text = (Path(h.__file__).parents[1] / "pyproject.toml").read_text()  # (tomllib is Python >= 3.11 only)
     section = text.split("[tool.setuptools.package-data]", 1)[1].split("\n[", 1)[0]
     line = next(x for x in section.splitlines() if x.startswith("hitslite = ["))
     shipped = [name.strip().strip('"') for name in line.split("[", 1)[1].rstrip("]").split(",")]
-    assert zoo.PINS_FILE.name in shipped
-    assert zoo.PINS_FILE.parent == zoo.Path(h.__file__).parent
+    assert store.PINS_FILE.name in shipped
+    assert store.PINS_FILE.parent.resolve() == Path(h.__file__).parent.resolve()
     # the canonical anchors (hitslite/canonical.py) ship too: without them KS data differ between machines
     assert {"canonical/*.npz", "canonical/manifest.json"} <= set(shipped)
 
@@ -169,7 +171,7 @@ def test_writing_into_the_committed_zoo_pins_the_manifest(trained_entry, private
     assert zoo.pinned_entries() == []
     zoo.rewrite_weights(NAME)  # writes the manifest into the committed zoo: pinned
     manifest_sha = hashlib.sha256((private_zoo / NAME / "manifest.json").read_bytes()).hexdigest()
-    assert json.loads(zoo.PINS_FILE.read_text())["manifest_sha256"] == {NAME: manifest_sha}
+    assert json.loads(store.PINS_FILE.read_text())["manifest_sha256"] == {NAME: manifest_sha}
     zoo.select_entry_levels(NAME)  # rewrites selection.json and the manifest: the pin follows
     zoo.verify(NAME)
 
@@ -197,18 +199,18 @@ def test_weights_and_manifest_edited_together_are_caught_by_the_pin(trained_entr
 def test_pin_refuses_an_entry_whose_files_do_not_match(trained_entry, private_zoo, capsys):
     _copy(trained_entry, private_zoo)
     assert zoo.main(["pin"]) == 0
-    before = zoo.PINS_FILE.read_bytes()
+    before = store.PINS_FILE.read_bytes()
     weights = private_zoo / NAME / "weights.pt"
     data = bytearray(weights.read_bytes())
     data[-10] ^= 0xFF
     weights.write_bytes(bytes(data))
     assert zoo.main(["pin"]) == 1
-    assert "SHA-256" in capsys.readouterr().err and zoo.PINS_FILE.read_bytes() == before
+    assert "SHA-256" in capsys.readouterr().err and store.PINS_FILE.read_bytes() == before
 
 
 # ---- determinism: an interrupted retraining equals an uninterrupted one --------------------------------
 def _tiny_led_config():
-    from hitslite.zoo_led import LED_FHN_CONFIG
+    from hitslite.zoo.led import LED_FHN_CONFIG
 
     cfg = copy.deepcopy(LED_FHN_CONFIG)
     cfg["data"] = {"n_steps": 40}
@@ -229,7 +231,7 @@ def test_tiny_led_family_trained_with_interruptions_equals_one_trained_without(t
     import functools
 
     from hitslite import train
-    from hitslite.zoo_led import _train_led_family
+    from hitslite.zoo.led import train_led_family
 
     cfg = _tiny_led_config()
     monkeypatch.setattr(train, "fit", functools.partial(train.fit, checkpoint_every=2))
@@ -243,17 +245,17 @@ def test_tiny_led_family_trained_with_interruptions_equals_one_trained_without(t
         return original_stop(*args)
 
     monkeypatch.setattr(train, "_stop_reason", stop_reason)
-    reference, ref_metrics = _train_led_family(cfg, workdir=tmp_path / "a", device="cpu", progress=False)
+    reference, ref_metrics = train_led_family(cfg, workdir=tmp_path / "a", device="cpu", progress=False)
 
     # 6 epochs per fit, checkpoints every 2: die in epoch 3 of ae2's LSTM, then, resumed, in epoch 3 of the
     # VAE's autoencoder (ae2's LSTM runs epochs 3-6 first), then finish
     for at in (6 + 3, 4 + 3, None):
         crash.update(at=at, calls=0)
         if at is None:
-            family, metrics = _train_led_family(cfg, workdir=tmp_path / "b", device="cpu", progress=False)
+            family, metrics = train_led_family(cfg, workdir=tmp_path / "b", device="cpu", progress=False)
         else:
             with pytest.raises(KeyboardInterrupt):
-                _train_led_family(cfg, workdir=tmp_path / "b", device="cpu", progress=False)
+                train_led_family(cfg, workdir=tmp_path / "b", device="cpu", progress=False)
     assert (tmp_path / "b" / "ae2.done.pt").exists() and (tmp_path / "b" / "vae2.done.pt").exists()
     ref_state, state = reference.state_dict(), family.state_dict()
     assert list(ref_state) == list(state)

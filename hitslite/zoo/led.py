@@ -3,8 +3,9 @@
 Registered into :data:`hitslite.zoo.ENTRIES` when :mod:`hitslite.zoo` is imported. The LED
 protocol (SI 6.5, 8.3.2; the authors' code does the same): the autoencoder is trained first on
 snapshots, then frozen; its latent trajectories train the recurrent cell by stateful truncated
-BPTT. Every variant is selected on **validation** forecasts only; the test split is for the
-chapters.
+BPTT (:func:`train_propagator`, also used by the particle entries and the benchmarks). Every variant
+is selected on **validation** forecasts only (:func:`hitslite.zoo.selected`); the test split is for
+the chapters.
 
 * ``led_fhn`` — FitzHugh–Nagumo (LED Sec. 3.2, SI 8.3; Tables 5–6): residual tanh autoencoders
   3 x 100 on the 202 values ``[u; v]`` (standardised), latent sweep d_z in {1, 2, 4, 8} plus a
@@ -20,15 +21,20 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .zoo import ZooEntry, _entry, _seeded, check_data_signature, register_entry
+from . import store
+from .loading import load_pretrained
+from .registry import Selection, ZooEntry, get_entry, register_entry, seeded, zoo_dir
 
-__all__ = ["LEDFamily", "led_data", "led_validation_score", "forecast_windows", "propagator_windows"]
+__all__ = ["LEDFamily", "led_data", "led_config_data", "led_validation_score", "forecast_windows",
+           "propagator_windows", "train_propagator", "train_led_family", "rescore_validation",
+           "LED_FHN_CONFIG", "LED_KS_CONFIG"]
 
 
 class LEDFamily(nn.ModuleDict):
@@ -38,7 +44,7 @@ class LEDFamily(nn.ModuleDict):
     """
 
     def led(self, name: str):
-        from .led import LED
+        from ..led import LED
 
         if name not in self:
             raise KeyError(f"variant must be one of {list(self)}, got {name!r}")
@@ -52,10 +58,11 @@ def _variant_name(v: dict) -> str:
     return f"{base}-{v['output']}" if "output" in v else base
 
 
-def _led_data(config: dict, splits=("train", "val")) -> dict:
-    """float32 LED splits: FHN ``[B, T, 2, 101]`` (train: ICs 0-2 of each of ``train_seeds``, val: 3-4,
-    test: 5) or KS ``[B, T, 64]`` (sizes from ``config["data"]``)."""
-    from .data import Trajectory, fhn_dataset, ks_dataset
+def led_config_data(config: dict, splits=("train", "val")) -> dict:
+    """The float32 LED splits an LED config describes: FHN ``[B, T, 2, 101]`` (train: ICs 0-2 of each of
+    ``train_seeds``, val: 3-4, test: 5) or KS ``[B, T, 64]`` (sizes from ``config["data"]``). Unlike
+    :func:`led_data` it takes any config (the benchmarks change them) and checks no signature."""
+    from ..data import Trajectory, fhn_dataset, ks_dataset
 
     out = {}
     for split in splits:
@@ -77,17 +84,17 @@ def led_data(name: str, splits=("train", "val", "test")) -> dict:
     The KS test split is the chapters' business (its length is theirs to choose): only train and
     val are returned for ``led_ks`` unless ``splits`` names ``test`` with a size in the config.
     """
-    config = _entry(name).config
+    config = get_entry(name).config
     if config.get("system") not in ("fhn", "ks") or "variants" not in config:
         raise ValueError(f"name must be an LED entry (led_fhn, led_ks), got {name!r}")
-    out = _led_data(config, splits)
-    check_data_signature(name, out)  # warns if these are not the data the entry was trained on
+    out = led_config_data(config, splits)
+    store.check_data_signature(name, out)  # warns if these are not the data the entry was trained on
     return out
 
 
 def _build_led_family(config: dict) -> LEDFamily:
-    from .nets import LEDAutoencoder
-    from .neural import RecurrentStepper
+    from ..nets import LEDAutoencoder
+    from ..neural import RecurrentStepper
 
     def make():
         family = LEDFamily()
@@ -99,7 +106,7 @@ def _build_led_family(config: dict) -> LEDFamily:
             family[_variant_name(v)] = nn.ModuleDict({"autoencoder": ae, "propagator": rnn})
         return family
 
-    return _seeded(config["seed"], make)
+    return seeded(config["seed"], make)
 
 
 def forecast_windows(traj, *, warm_up: int, horizon: int, every: int):
@@ -122,7 +129,7 @@ def led_validation_score(led, traj, *, warm_up: int, horizon: int | None = None,
     space for ``horizon`` steps (default: to the end of each trajectory, from its start), MNAD
     (per channel with ``channel_axis``, e.g. 1 for FHN's ``[u; v]``, and their mean). Raises
     :class:`~hitslite.steppers.ForecastDivergedError` if the forecast blows up."""
-    from .metrics import mnad
+    from ..metrics import mnad
 
     horizon = traj.n_steps - warm_up + 1 if horizon is None else horizon
     warm, truth = forecast_windows(traj, warm_up=warm_up, horizon=horizon, every=every or traj.x.shape[1])
@@ -145,7 +152,7 @@ def propagator_windows(latent: dict, rnn_cfg: dict, *, seed: int):
     An ``input_noise`` in ``rnn_cfg`` (default 0) perturbs the training inputs
     (:func:`~hitslite.train.truncated_bptt_loss`), drawn from a second generator seeded with ``seed``.
     """
-    from .train import make_windows, truncated_bptt_loss
+    from ..train import make_windows, truncated_bptt_loss
 
     gen = torch.Generator().manual_seed(seed)
     wins = {k: make_windows(latent[k], 1, rnn_cfg["propagation_length"], starts=rnn_cfg["window_starts"],
@@ -157,21 +164,64 @@ def propagator_windows(latent: dict, rnn_cfg: dict, *, seed: int):
     return wins, loss
 
 
-def _train_led_family(config: dict, *, workdir: Path, device, progress: bool):
+def train_propagator(latent: dict, config: dict, *, seed: int = 0, device: torch.device | str | None = None,
+                     progress: bool = False, checkpoint: str | os.PathLike | None = None,
+                     cell: nn.Module | None = None, desc: str | None = None):
+    """Train a recurrent cell on a frozen autoencoder's latent trajectories, as the LED zoo trains one.
+
+    ``latent`` maps ``"train"``/``"val"`` to latent trajectories ``[B, T, d_z]``; ``config`` is an LED
+    entry config (its ``rnn`` settings: windows, truncated BPTT, input noise, training). The cell is
+    ``cell`` (an entry's own, with its initial weights), else a fresh
+    :class:`~hitslite.neural.RecurrentStepper` of ``config["rnn"]["architecture"]`` initialised under
+    ``seed``. Its input scaling is fitted to the training latents, then it is trained by
+    :func:`~hitslite.train.fit` on :func:`propagator_windows` (seeded with ``seed``) on ``device``
+    (default the CPU); ``checkpoint`` makes the run resumable. Returns ``(cell, FitResult)``, the cell
+    in eval mode on ``device``.
+    """
+    from ..neural import RecurrentStepper
+    from ..train import fit
+
+    if cell is None:
+        cell = seeded(seed, lambda: RecurrentStepper(latent["train"].x.shape[-1], dt=config["dt"],
+                                                     **config["rnn"]["architecture"]))
+    rnn_cfg = config["rnn"]
+    cell.fit_scaling(latent["train"].x)
+    wins, loss = propagator_windows(latent, rnn_cfg, seed=seed)
+    result = fit(cell, wins["train"], wins["val"], loss_fn=loss, seed=seed, device=device or "cpu",
+                 progress=progress, desc=desc, checkpoint=checkpoint, **rnn_cfg["train"])
+    return cell.to(device or "cpu").eval(), result
+
+
+def _validation_record(led, ae, val, config: dict) -> dict:
+    """The validation forecast score and reconstruction MSE of one variant (what selection looks at)."""
+    try:
+        # FHN: from each validation IC's start to its end, MNAD of u and v
+        settings = config.get("validation", {"warm_up": config["warm_up"], "channel_axis": 1})
+        score = led_validation_score(led, val, **settings)
+    except ValueError as err:  # ForecastDivergedError
+        score = {"mnad": math.inf, "diverged": str(err)}
+    with torch.no_grad():
+        rec = float(torch.mean((ae(val.x) - val.x) ** 2))
+    return {"validation": score, "val_reconstruction_mse": rec}
+
+
+def train_led_family(config: dict, *, workdir: Path, device, progress: bool):
     """Train every variant of an LED family: autoencoder, then recurrent cell, then validation forecasts.
 
-    Resumable per part (:func:`hitslite.io.resume_or_fit`). Every random draw comes from a generator
-    seeded from ``config["seed"]``: shuffling (:func:`~hitslite.train.fit`), the autoencoder's input
-    noise and VAE samples (``seed + 2``), the window starts and the cell's input noise
-    (:func:`propagator_windows`), so a retrained family is the same whether or not it was interrupted.
+    The ``train`` of the LED entries: returns ``(family, metrics)``, ``metrics["selected"]`` the variant
+    with the least validation score. Resumable per part (:func:`hitslite.io.resume_or_fit`). Every
+    random draw comes from a generator seeded from ``config["seed"]``: shuffling
+    (:func:`~hitslite.train.fit`), the autoencoder's input noise and VAE samples (``seed + 2``), the
+    window starts and the cell's input noise (:func:`propagator_windows`), so a retrained family is the
+    same whether or not it was interrupted.
     """
-    from .io import fingerprint, resume_or_fit
-    from .nets import led_autoencoder_loss
-    from .train import fit
+    from ..io import fingerprint, resume_or_fit
+    from ..nets import led_autoencoder_loss
+    from ..train import fit
 
-    data = _led_data(config)
+    data = led_config_data(config)
     family = _build_led_family(config)
-    ae_cfg, rnn_cfg = config["autoencoder"], config["rnn"]
+    ae_cfg = config["autoencoder"]
     metrics: dict = {"variants": {}}
     t_start = time.perf_counter()
     shape = tuple(config["state_shape"])
@@ -205,26 +255,17 @@ def _train_led_family(config: dict, *, workdir: Path, device, progress: bool):
         with torch.no_grad():
             lat = {k: data[k].__class__(t=data[k].t, x=ae.encode(data[k].x), dt=data[k].dt)
                    for k in ("train", "val")}
-        rnn.fit_scaling(lat["train"].x)
-        wins, rnn_loss = propagator_windows(lat, rnn_cfg, seed=config["seed"])
-        rnn_res = fit(rnn, wins["train"], wins["val"], loss_fn=rnn_loss, seed=config["seed"], device=device,
-                      progress=progress, desc=f"{rnn.cell_type.upper()} {name}",
-                      checkpoint=workdir / f"{name}-rnn.pt", **rnn_cfg["train"])
+        _, rnn_res = train_propagator(lat, config, seed=config["seed"], device=device, progress=progress,
+                                      checkpoint=workdir / f"{name}-rnn.pt", cell=rnn,
+                                      desc=f"{rnn.cell_type.upper()} {name}")
         rnn.cpu().eval()
         for p in ae.parameters():
             p.requires_grad_(True)
         # 3. validation forecasts (model selection only ever looks at these)
-        led = family.led(name)
-        try:
-            # FHN: from each validation IC's start to its end, MNAD of u and v
-            settings = config.get("validation", {"warm_up": config["warm_up"], "channel_axis": 1})
-            score = led_validation_score(led, data["val"], **settings)
-        except ValueError as err:  # ForecastDivergedError
-            score = {"mnad": math.inf, "diverged": str(err)}
-        with torch.no_grad():
-            rec = float(torch.mean((ae(data["val"].x) - data["val"].x) ** 2))
-        return {"autoencoder": ae_res, "rnn": rnn_res.as_dict(), "val_reconstruction_mse": rec,
-                "validation": score, "seconds": time.perf_counter() - t0}
+        record = _validation_record(family.led(name), ae, data["val"], config)
+        return {"autoencoder": ae_res, "rnn": rnn_res.as_dict(),
+                "val_reconstruction_mse": record["val_reconstruction_mse"],
+                "validation": record["validation"], "seconds": time.perf_counter() - t0}
 
     for v in config["variants"]:
         name = _variant_name(v)
@@ -247,39 +288,44 @@ def rescore_validation(name: str, *, reason: str) -> dict:
     the selection follows the new scores (validation data only, as always); the signatures of the data
     are recorded. Returns the new metrics.
     """
-    from .zoo import _signatures, _write_manifest, load_pretrained, verify, zoo_dir
-
-    config = _entry(name).config
-    manifest = verify(name)
+    config = get_entry(name).config
+    manifest = store.verify(name)
     family = load_pretrained(name)
-    data = _led_data(config)
+    data = led_config_data(config)
     metrics = manifest["metrics"]
     previous = {"reason": reason, "selected": metrics["selected"],
-                "variants": {n: {"validation": m["validation"], "val_reconstruction_mse": m["val_reconstruction_mse"]}
+                "variants": {n: {"validation": m["validation"],
+                                 "val_reconstruction_mse": m["val_reconstruction_mse"]}
                              for n, m in metrics["variants"].items()}}
-    settings = config.get("validation", {"warm_up": config["warm_up"], "channel_axis": 1})
     for vname, record in metrics["variants"].items():
-        led, ae = family.led(vname), family[vname]["autoencoder"]
-        try:
-            record["validation"] = led_validation_score(led, data["val"], **settings)
-        except ValueError as err:  # ForecastDivergedError
-            record["validation"] = {"mnad": math.inf, "diverged": str(err)}
-        with torch.no_grad():
-            record["val_reconstruction_mse"] = float(torch.mean((ae(data["val"].x) - data["val"].x) ** 2))
+        ae = family[vname]["autoencoder"]
+        record.update(_validation_record(family.led(vname), ae, data["val"], config))
     scores = {n: m["validation"]["mnad"] for n, m in metrics["variants"].items()}
     metrics["selected"] = min(scores, key=scores.get)
     metrics["previous_validation"] = previous
     manifest["metrics"] = metrics
-    manifest["data_signature"] = _signatures(data)
+    manifest["data_signature"] = store.data_signatures(data)
     manifest["data_signature_note"] = ("validation record and signatures of the canonical data; the weights "
                                        "were trained on trajectories of the same recipe made on another CPU")
-    _write_manifest(zoo_dir() / name, manifest)
+    store.write_manifest(zoo_dir() / name, manifest)
     return metrics
+
+
+def _read_selection(name: str, manifest: dict, folder: Path) -> Selection:
+    """The variant with the least validation score, as training recorded it."""
+    metrics = manifest["metrics"]
+    scores = {n: float(m["validation"]["mnad"]) for n, m in metrics["variants"].items()}
+    settings = manifest["config"].get("validation")
+    metric = ("MNAD of the latent forecast, mean of u and v, from the warm-up to each trajectory's end"
+              if settings is None else f"MNAD of the latent forecast over {settings['horizon']} steps, from "
+              f"starts every {settings['every']} steps")
+    return Selection(name, "led", metrics["selected"], metric, scores, "validation split (led_data)")
 
 
 #: LED FHN: Tables 5-6 of the SI (AE 3 x 100 residual tanh, N(0,1) scaling, batch 32, lr 1e-3; LSTM 32).
 #: As for KS (below), the recipe departs from the paper's data in one way and from its training in two;
-#: ``python -m hitslite.bench led_ablation`` undoes each in turn on validation forecasts (Chapter 10 prints it):
+#: ``python -m hitslite.bench led_ablation`` undoes each in turn on validation forecasts (Chapter 10
+#: prints it):
 #: * data: the paper's three training ICs (seed 0) plus ICs 0-2 of seeds 1-4 of the same family (15
 #:   trajectories of 451 steps); the autoencoders see every 5th snapshot (1365, the paper's 1353);
 #: * the cell's inputs get 2 % Gaussian noise while it trains;
@@ -315,7 +361,8 @@ LED_FHN_CONFIG = {
 register_entry(ZooEntry(
     "led_fhn",
     "LED Sec. 3.2 / SI 8.3: FHN autoencoders (d_z = 1, 2, 4, 8; VAE 8) + LSTM(32) latent propagators",
-    LED_FHN_CONFIG, _build_led_family, _train_led_family, data=_led_data))
+    LED_FHN_CONFIG, _build_led_family, train_led_family, data=led_config_data,
+    read_selection=_read_selection))
 
 #: LED KS: SI 8.4 / Table 8 (AE 5 x 50 residual tanh, N(0,1) scaling, 10 % noise; GRU 200).
 #: Two departures from the paper; ``python -m hitslite.bench led_ablation`` undoes each in turn on validation
@@ -362,4 +409,5 @@ register_entry(ZooEntry(
     "led_ks",
     "LED Sec. 3.3 / SI 8.4: KS (L = 22, 64 nodes) residual-MLP autoencoder d_z = 8 + GRU(200) latent "
     "propagators with bounded and residual read-outs",
-    LED_KS_CONFIG, _build_led_family, _train_led_family, data=_led_data))
+    LED_KS_CONFIG, _build_led_family, train_led_family, data=led_config_data,
+    read_selection=_read_selection))

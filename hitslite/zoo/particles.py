@@ -3,8 +3,10 @@
 Registered into :data:`hitslite.zoo.ENTRIES` on import. The LED protocol (SI 6.5, 8.1): the
 particle autoencoder (permutation-invariant encoder + mixture density decoder, SI 6.3–6.4) is
 trained first by maximum likelihood on single configurations, then frozen; its latent
-trajectories train the LSTM by stateful truncated BPTT. Selection (best epoch, and for the 3-D
-entry the LSTM size) looks at **validation** data only; the test split is for Chapter 12.
+trajectories train the LSTM by stateful truncated BPTT, as for the other LED entries
+(:func:`hitslite.zoo.led.train_propagator`). Selection (best epoch, and for the 3-D entry the LSTM
+size) looks at **validation** data only (:func:`hitslite.zoo.selected`); the test split is for
+Chapter 12. Below the entries: ensembles of runs and their moment statistics, for Chapter 12.
 
 * ``led_particles_1d`` — SI 8.1: ``d_x = 1``, N = 1000, D = 0.2, A = 1, ω = 0.1, Δt = 0.5;
   ``d_z = 1``, K = 4 kernels, LSTM of 100 units, BPTT length 100.
@@ -36,11 +38,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .zoo import ZooEntry, _entry, _seeded, check_data_signature, register_entry
+from . import store
+from .led import train_propagator
+from .loading import load_or_train, selected
+from .registry import Selection, ZooEntry, get_entry, register_entry, retrained_dir, seeded
 
 __all__ = ["ParticleLED", "particle_data", "subsampled_particle_loss", "subsample_particles",
-           "particle_validation_score", "encode_in_chunks", "LED_PARTICLES_1D_CONFIG",
-           "LED_PARTICLES_3D_CONFIG"]
+           "particle_validation_score", "encode_in_chunks", "train_particle_led", "load_particle_led",
+           "LED_PARTICLES_1D_CONFIG", "LED_PARTICLES_3D_CONFIG",
+           "micro_solver", "true_runs", "led_runs", "run_moments", "moment_errors"]
 
 
 def subsample_particles(x: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -80,7 +86,7 @@ def subsampled_particle_loss(model, batch: torch.Tensor, *, particles: int,
     evaluation (under ``torch.no_grad``) always uses the same subset, seeded with ``eval_seed``, so
     validation losses of different epochs compare on the same particles. A ``loss_fn`` for
     :func:`~hitslite.train.fit` via ``functools.partial``."""
-    from .nets import particle_autoencoder_loss
+    from ..nets import particle_autoencoder_loss
 
     if not torch.is_grad_enabled():
         generator = torch.Generator().manual_seed(eval_seed)
@@ -108,7 +114,7 @@ class ParticleLED(nn.Module):
         """The LED model of propagator ``variant`` (default: the selected one). Its decoder samples
         ``n_particles`` (default the autoencoder's N = 1000) positions per latent state, drawing
         from ``generator`` (explicit randomness; torch's default generator if None)."""
-        from .led import LED
+        from ..led import LED
 
         variant = variant or self.selected
         if variant not in self.propagators:
@@ -127,18 +133,18 @@ class ParticleLED(nn.Module):
 def particle_data(config_or_name, splits=("train", "val")) -> dict:
     """The float32 particle trajectories ``[B, T, N, d_x]`` an entry trains on, by split (cached).
     The test split is Chapter 12's: it chooses its own horizon and number of runs."""
-    from .data import particle_dataset
+    from ..data import particle_dataset
 
-    config = _entry(config_or_name).config if isinstance(config_or_name, str) else config_or_name
+    config = get_entry(config_or_name).config if isinstance(config_or_name, str) else config_or_name
     out = {split: particle_dataset(split, dim=config["dim"], **config["data"]) for split in splits}
     if isinstance(config_or_name, str):
-        check_data_signature(config_or_name, out)  # warns if these are not the data it was trained on
+        store.check_data_signature(config_or_name, out)  # warns if these are not the data it was trained on
     return out
 
 
 def _build_particle_led(config: dict) -> ParticleLED:
-    from .nets import ParticleAutoencoder
-    from .neural import RecurrentStepper
+    from ..nets import ParticleAutoencoder
+    from ..neural import RecurrentStepper
 
     def make():
         arch = config["autoencoder"]["architecture"]
@@ -148,7 +154,7 @@ def _build_particle_led(config: dict) -> ParticleLED:
                  for h in config["rnn"]["hidden"]}
         return ParticleLED(ae, props)
 
-    module = _seeded(config["seed"], make)
+    module = seeded(config["seed"], make)
     selected = config.get("selected")  # none in the config; loaded models read it from the manifest
     if selected:
         module.selected = selected
@@ -159,7 +165,7 @@ def particle_validation_score(family: ParticleLED, val, *, warm_up: int, variant
     """Latent-forecast score on validation trajectories ``val [B, T, N, d]``: warm up on the first
     ``warm_up`` states, propagate the latent state to the end, and compare the decoder's mean
     position (no sampling) with the true mean position M1: mean absolute error over time and runs."""
-    from .metrics import moments
+    from ..metrics import moments
 
     led = family.led(variant)
     with torch.no_grad():
@@ -170,20 +176,20 @@ def particle_validation_score(family: ParticleLED, val, *, warm_up: int, variant
             "steps": int(traj.x.shape[1] - 1)}
 
 
-def _train_particle_led(config: dict, *, workdir: Path, device, progress: bool):
-    """Train the particle autoencoder, then every LSTM propagator; resumable per part
-    (:func:`hitslite.io.resume_or_fit`). Every random draw comes from a generator seeded from
-    ``config["seed"]``: shuffling, the particle subsets (``seed + 2``; validation ``seed + 1``), the
-    window starts (:func:`~hitslite.zoo_led.propagator_windows`)."""
-    from .data import Trajectory
-    from .io import fingerprint, resume_or_fit
-    from .train import fit
-    from .zoo_led import propagator_windows
+def train_particle_led(config: dict, *, workdir: Path, device, progress: bool):
+    """Train the particle autoencoder, then every LSTM propagator (:func:`~hitslite.zoo.led.train_propagator`
+    on the frozen autoencoder's latents): the ``train`` of the particle entries, returning ``(family,
+    metrics)``. Resumable per part (:func:`hitslite.io.resume_or_fit`). Every random draw comes from a
+    generator seeded from ``config["seed"]``: shuffling, the particle subsets (``seed + 2``; validation
+    ``seed + 1``), the window starts (:func:`~hitslite.zoo.led.propagator_windows`)."""
+    from ..data import Trajectory
+    from ..io import fingerprint, resume_or_fit
+    from ..train import fit
 
     t_start = time.perf_counter()
     data = particle_data(config)
     family = _build_particle_led(config)
-    ae, ae_cfg, rnn_cfg = family.autoencoder, config["autoencoder"], config["rnn"]
+    ae, ae_cfg = family.autoencoder, config["autoencoder"]
     metrics: dict = {"propagators": {}}
     data_fp = {"config": fingerprint(config), "train": fingerprint(data["train"].x),
                "val": fingerprint(data["val"].x)}
@@ -209,14 +215,11 @@ def _train_particle_led(config: dict, *, workdir: Path, device, progress: bool):
     with torch.no_grad():
         lat = {k: Trajectory(t=data[k].t, x=encode_in_chunks(ae, data[k].x), dt=data[k].dt)
                for k in ("train", "val")}
-    wins, rnn_loss = propagator_windows(lat, rnn_cfg, seed=config["seed"])
 
-    def train_propagator(name: str, rnn) -> dict:
+    def train_one(name: str, rnn) -> dict:
         t0 = time.perf_counter()
-        rnn.fit_scaling(lat["train"].x)
-        res = fit(rnn, wins["train"], wins["val"], loss_fn=rnn_loss, seed=config["seed"], device=device,
-                  progress=progress, desc=f"LSTM {name}", checkpoint=workdir / f"{name}.pt",
-                  **rnn_cfg["train"])
+        _, res = train_propagator(lat, config, seed=config["seed"], device=device, progress=progress,
+                                  checkpoint=workdir / f"{name}.pt", cell=rnn, desc=f"LSTM {name}")
         rnn.cpu().eval()
         try:
             score = particle_validation_score(family, data["val"], warm_up=config["warm_up"], variant=name)
@@ -227,7 +230,7 @@ def _train_particle_led(config: dict, *, workdir: Path, device, progress: bool):
 
     for name, rnn in family.propagators.items():
         metrics["propagators"][name] = resume_or_fit(
-            workdir / f"{name}.done.pt", rnn, functools.partial(train_propagator, name, rnn),
+            workdir / f"{name}.done.pt", rnn, functools.partial(train_one, name, rnn),
             fingerprint={**data_fp, "part": name})
     for p in ae.parameters():
         p.requires_grad_(True)
@@ -242,22 +245,21 @@ def _train_particle_led(config: dict, *, workdir: Path, device, progress: bool):
 
 
 def load_particle_led(name: str, *, device=None, retrain: bool = False) -> ParticleLED:
-    """:func:`~hitslite.zoo.load_or_train` of a particle entry, with the validation-selected
-    propagator recorded in its manifest set as ``selected``."""
-    from .data import cache_dir
-    from .zoo import load_or_train, read_manifest, zoo_dir
-
+    """:func:`~hitslite.zoo.load_or_train` of a particle entry, with the propagator chosen on validation
+    data (:func:`~hitslite.zoo.selected`, from :func:`~hitslite.zoo.retrained_dir` when ``retrain``) set
+    as ``selected``."""
     family = load_or_train(name, retrain=retrain, device=device)
-    for folder in (cache_dir() / "zoo-retrained", zoo_dir()) if retrain else (zoo_dir(),):
-        try:
-            family.selected = read_manifest(name, folder)["metrics"]["selected"]
-            break
-        except Exception:  # noqa: BLE001 - fall back to the first propagator
-            continue
+    family.selected = selected(name, directory=retrained_dir() if retrain else None).choice
     return family
 
 
-__all__ += ["load_particle_led"]
+def _read_selection(name: str, manifest: dict, folder: Path) -> Selection:
+    """The propagator with the least validation RMSE (the paper's criterion, SI 8.1), as recorded."""
+    metrics = manifest["metrics"]
+    scores = {n: float(m["val_rmse"]) for n, m in metrics["propagators"].items()}
+    return Selection(name, "particles", metrics["selected"], "one-step RMSE of the latent propagator",
+                     scores, "validation split (particle_data)")
+
 
 _AE_TRAIN = {"lr": 1e-3, "batch_size": 32, "max_epochs": 400, "patience": 40, "lr_halving_patience": 15,
              "target_loss": -1e9}  # a log-likelihood: the loss can be negative, never stop on its value
@@ -297,27 +299,26 @@ register_entry(ZooEntry(
     "led_particles_1d",
     "LED SI 8.1: 1-D advection-diffusion particles, permutation-invariant encoder + MDN decoder (d_z = 1, "
     "K = 4) + LSTM(100)",
-    LED_PARTICLES_1D_CONFIG, _build_particle_led, _train_particle_led, data=particle_data))
+    LED_PARTICLES_1D_CONFIG, _build_particle_led, train_particle_led, data=particle_data,
+    read_selection=_read_selection))
 
 register_entry(ZooEntry(
     "led_particles_3d",
     "LED Sec. 3.1 / SI 8.2: 3-D advection-diffusion particles, permutation-invariant encoder + MDN decoder "
     "(d_z = 8, K = 5) + LSTM(20 | 100, chosen on validation)",
-    LED_PARTICLES_3D_CONFIG, _build_particle_led, _train_particle_led, data=particle_data))
+    LED_PARTICLES_3D_CONFIG, _build_particle_led, train_particle_led, data=particle_data,
+    read_selection=_read_selection))
 
 
 # ----------------------------------------------------------------------------------------
 # Ensembles of runs and their moment statistics (LED SI 8.1.1, 8.2.1), used by Chapter 12
 # ----------------------------------------------------------------------------------------
-__all__ += ["micro_solver", "true_runs", "led_runs", "run_moments", "moment_errors"]
-
-
 def micro_solver(system, *, generator: torch.Generator | None = None, seed: int | None = None,
                  t0: float = 0.0):
     """The micro model on LED's coarse step: ``Repeated(EulerMaruyama(system, δt), Δt / δt)``
     (SI 8.1: δt = 1e-3, Δt = 0.5, so 500 Euler–Maruyama steps per coarse step), starting at time ``t0``."""
-    from .particles import EulerMaruyama
-    from .steppers import Repeated
+    from ..particles import EulerMaruyama
+    from ..steppers import Repeated
 
     sub = round(system.save_dt / system.dt)
     if not math.isclose(sub * system.dt, system.save_dt, rel_tol=1e-9):
@@ -334,8 +335,8 @@ def true_runs(system, x0: torch.Tensor, n_steps: int, *, runs: int, t0: float, s
     :func:`~hitslite.steppers.rollout` in chunks of ``chunk`` steps (a progress bar per chunk)."""
     from tqdm.auto import tqdm
 
-    from .data import Trajectory
-    from .steppers import rollout
+    from ..data import Trajectory
+    from ..steppers import rollout
 
     gen = torch.Generator(device=x0.device).manual_seed(seed)
     micro = micro_solver(system, generator=gen, t0=t0)
@@ -363,7 +364,7 @@ def led_runs(family: ParticleLED, system, x_warm: torch.Tensor, n_steps: int, *,
     The runs of one start share their warm-up, so it is encoded once per start (or passed as
     ``warm_latent [B, W, d_z]``) rather than once per run; every other encoding is LED's own.
     Returns :meth:`~hitslite.led.LED.multiscale_forecast`'s Trajectory ``[B * runs, n_steps + 1, N, d]``."""
-    from .led import LED
+    from ..led import LED
 
     n = x_warm.shape[-2] if n_particles is None else n_particles
     ae = family.autoencoder
@@ -384,7 +385,7 @@ def led_runs(family: ParticleLED, system, x_warm: torch.Tensor, n_steps: int, *,
 def run_moments(x: torch.Tensor, runs: int) -> tuple[torch.Tensor, torch.Tensor]:
     """M1 and M2 of every configuration (SI 8.1.1; averaged over the dimensions, as SI 8.2 does in 3-D),
     grouped by start: ``x [B * runs, T, N, d] -> (M1, M2)``, each ``[B, runs, T]`` float64."""
-    from .metrics import moments
+    from ..metrics import moments
 
     m1, m2 = moments(x, average_dims=True)
     return m1.reshape(-1, runs, x.shape[1]), m2.reshape(-1, runs, x.shape[1])
@@ -394,7 +395,7 @@ def moment_errors(pred: torch.Tensor, truth: torch.Tensor) -> dict[str, torch.Te
     """Distances between the distributions over runs of a moment: ``pred [B, R, T]`` and
     ``truth [B, R', T]`` -> ``{"wd": [B, T], "l1": [B, T]}``, the Wasserstein distance (SI eq. 24)
     and the L1 histogram distance (SI 7.3, Rice bins) at every start and time."""
-    from .metrics import l1_histogram_distance, wasserstein
+    from ..metrics import l1_histogram_distance, wasserstein
 
     if pred.shape[0] != truth.shape[0] or pred.shape[2] != truth.shape[2]:
         raise ValueError(f"pred and truth must share starts and times, got {tuple(pred.shape)} and "
