@@ -397,7 +397,8 @@ def dominant_period(signal, dt: float) -> np.ndarray:
     amp = np.abs(np.fft.rfft(x, axis=-1))
     amp[..., 0] = 0.0
     k = np.clip(amp.argmax(-1), 1, amp.shape[-1] - 2)
-    lo, mid, hi = (np.log(np.take_along_axis(amp, (k + o)[..., None], -1)[..., 0] + 1e-300) for o in (-1, 0, 1))
+    lo, mid, hi = (np.log(np.take_along_axis(amp, (k + o)[..., None], -1)[..., 0] + 1e-300)
+                   for o in (-1, 0, 1))
     denom = lo - 2 * mid + hi
     shift = np.where(denom != 0, 0.5 * (lo - hi) / np.where(denom != 0, denom, 1.0), 0.0)
     return n * dt / (k + np.clip(shift, -0.5, 0.5))

@@ -315,7 +315,8 @@ def _lb_kernel():
     """The compiled FitzHugh–Nagumo lattice-Boltzmann loop (numba), or ``None`` without numba.
 
     Per node the operations and their order are those of :meth:`LatticeBoltzmann.step`: rho = f0 + f1 + f2,
-    R^u = u - u*u*u - v, R^v = eps * (u - alpha1 * v - alpha0), post = f - omega * (f - rho / 3) + (dt / 3) * R,
+    R^u = u - u*u*u - v, R^v = eps * (u - alpha1 * v - alpha0),
+    post = f - omega * (f - rho / 3) + (dt / 3) * R,
     then streaming with bounce-back.
     """
     if _LB_KERNEL:

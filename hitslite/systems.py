@@ -16,8 +16,9 @@ from (HiTS Table 2) and its default data recipe (HiTS App. A.1).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

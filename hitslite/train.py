@@ -39,7 +39,8 @@ def make_windows(
     starts: str | int = "first",
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Training windows ``[N, n_forward + 1, *S]``: states ``x[s], x[s + stride], …, x[s + n_forward*stride]``.
+    """Training windows ``[N, n_forward + 1, *S]``: the states
+    ``x[s], x[s + stride], …, x[s + n_forward*stride]``.
 
     ``starts`` chooses the window starts ``s`` in each trajectory:
 
@@ -66,7 +67,8 @@ def make_windows(
         return traj.x[:, idx].reshape(-1, n_forward + 1, *traj.state_shape)
     if isinstance(starts, int) and not isinstance(starts, bool) and starts >= 1:
         k = min(starts, n_starts)
-        choice = torch.stack([torch.randperm(n_starts, generator=generator)[:k] for _ in range(traj.batch_size)])
+        choice = torch.stack([torch.randperm(n_starts, generator=generator)[:k]
+                              for _ in range(traj.batch_size)])
         idx = choice[:, :, None] + offsets  # [B, k, p+1]
         batch = torch.arange(traj.batch_size)[:, None, None]
         return traj.x[batch, idx].reshape(-1, n_forward + 1, *traj.state_shape)
@@ -92,7 +94,8 @@ def multistep_loss(stepper: Stepper, windows: torch.Tensor) -> torch.Tensor:
 class FitResult:
     """What :func:`fit` returns: per-epoch history and the restored best weights' losses."""
 
-    history: dict[str, list[float]] = field(default_factory=lambda: {"epoch": [], "train": [], "val": [], "lr": []})
+    history: dict[str, list[float]] = field(
+        default_factory=lambda: {"epoch": [], "train": [], "val": [], "lr": []})
     best_epoch: int = 0
     best_loss: float = math.inf
     epochs: int = 0
@@ -159,7 +162,8 @@ def _diverged(what: str, value: float, epoch: int, lr) -> FloatingPointError:
         "the weights of this run are not usable")
 
 
-def _stop_reason(train_loss: float, epoch: int, since_best: int, target_loss: float, patience: int | None) -> str:
+def _stop_reason(train_loss: float, epoch: int, since_best: int, target_loss: float,
+                 patience: int | None) -> str:
     """Why training stops after ``epoch`` (0-based), or ``""`` to go on — shared by fit and fit_stack
     (a non-finite loss never gets here: both raise :func:`_diverged` first)."""
     if train_loss <= target_loss:
@@ -224,9 +228,11 @@ def fit(
     if train.ndim < 3:
         raise ValueError(f"train must be windows of shape [N, p+1, *state], got {tuple(train.shape)}")
     if val is not None and tuple(val.shape[1:]) != tuple(train.shape[1:]):
-        raise ValueError(f"val windows must have shape [M, {', '.join(map(str, train.shape[1:]))}], got {tuple(val.shape)}")
+        raise ValueError(f"val windows must have shape [M, {', '.join(map(str, train.shape[1:]))}], "
+                         f"got {tuple(val.shape)}")
     if not (lr > 0 and batch_size >= 1 and max_epochs >= 1):
-        raise ValueError(f"need lr > 0, batch_size >= 1, max_epochs >= 1; got {lr}, {batch_size}, {max_epochs}")
+        raise ValueError(f"need lr > 0, batch_size >= 1, max_epochs >= 1; "
+                         f"got {lr}, {batch_size}, {max_epochs}")
     if cosine_decay and lr_halving_patience:
         raise ValueError("cosine_decay and lr_halving_patience are two learning-rate schedules; pass one")
     _check_windows("train", train)
@@ -390,8 +396,9 @@ def fit_levels(
                    "fit": {key: v for key, v in fit_kwargs.items() if key in _FIT_HYPERPARAMETERS}}
             state = resume_or_fit(
                 Path(checkpoint_dir) / f"level{k}.done.pt", stepper,
-                lambda: fit(stepper, tr, va, seed=seed + k, progress=progress, desc=desc,  # noqa: B023
-                            checkpoint=ckpt, **fit_kwargs).to_state(),
+                lambda stepper=stepper, tr=tr, va=va, k=k, ckpt=ckpt, desc=desc: fit(
+                    stepper, tr, va, seed=seed + k, progress=progress, desc=desc, checkpoint=ckpt,
+                    **fit_kwargs).to_state(),
                 fingerprint={"train": fingerprint(tr), "val": fingerprint(va), "run": fingerprint(run)})
             res = FitResult.from_state(state)
         steppers.append(stepper)

@@ -52,7 +52,8 @@ def plot_phase_portrait(traj: Trajectory, *, dims=(0, 1), n: int = 20, ax=None, 
     ax = ax or plt.subplots(figsize=(4, 4))[1]
     x = _np(traj.x[:n])
     for i in range(x.shape[0]):
-        ax.plot(x[i, :, dims[0]], x[i, :, dims[1]], style, lw=0.8, color=color, label=label if i == 0 else None)
+        ax.plot(x[i, :, dims[0]], x[i, :, dims[1]], style, lw=0.8, color=color,
+                label=label if i == 0 else None)
     ax.set_xlabel(f"x{dims[0]}")
     ax.set_ylabel(f"x{dims[1]}")
     ax.set_aspect("equal", adjustable="datalim")

@@ -37,7 +37,8 @@ def test_default_device_is_cuda():
 
 
 def test_led_multiscale_forecast_parity():
-    """Warm-up, latent propagation and alternation with lattice Boltzmann give the same numbers on both devices."""
+    """Warm-up, latent propagation and alternation with lattice Boltzmann give the same numbers on both
+    devices."""
     from hitslite.data import fhn_initial_conditions
     from hitslite.led import LED
     from hitslite.nets import LEDAutoencoder

@@ -247,7 +247,8 @@ def test_dominant_period_recovers_a_known_period_between_frequency_bins():
 
 
 def test_analogue_error_is_small_for_a_state_and_large_for_a_folding_projection():
-    """Harmonic oscillators of several amplitudes: (x, v) is a state, x alone is not (the sign of v is lost)."""
+    """Harmonic oscillators of several amplitudes: (x, v) is a state, x alone is not (the sign of v is
+    lost)."""
     from hitslite.metrics import analogue_error
 
     t = torch.arange(2000) * 0.05

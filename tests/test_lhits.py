@@ -196,7 +196,8 @@ def test_state_interpolation_decodes_only_computed_states(gen):
     with torch.no_grad():
         latent = Latent(nn.Identity(), h.Hierarchy(levels), dec).forecast(x0, 100, dt=0.05)
         calls_latent = dec.states
-        state = Latent(nn.Identity(), h.Hierarchy(levels), dec).forecast(x0, 100, dt=0.05, interpolate="state")
+        state = Latent(nn.Identity(), h.Hierarchy(levels), dec).forecast(x0, 100, dt=0.05,
+                                                                         interpolate="state")
     assert dec.states - calls_latent < calls_latent / 3  # decoded about a quarter of the states
     assert torch.allclose(latent.x, state.x, atol=1e-6)  # identity decoder: both interpolations agree
     with pytest.raises(ValueError, match="interpolate"):
@@ -265,7 +266,8 @@ def test_autoencoders_retrained_alone_start_from_the_entries_initial_weights(sys
     assert sorted(built) == zoo.LHITS_SWEEP_DIMS
     for z, ae in built.items():
         alone = lhits_initial_autoencoder(system, z)  # what retrain=True fits
-        assert all(torch.equal(a, b) for a, b in zip(alone.state_dict().values(), ae.state_dict().values())), z
+        pairs = zip(alone.state_dict().values(), ae.state_dict().values())
+        assert all(torch.equal(a, b) for a, b in pairs), z
     with pytest.raises(ValueError, match="system"):
         zoo.lhits_autoencoders("lorenz")
 

@@ -8,7 +8,6 @@ import torch
 import hitslite as h
 from hitslite.steppers import Repeated
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

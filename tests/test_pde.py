@@ -45,8 +45,7 @@ def test_etdrk4_agrees_with_rk4_on_the_pseudospectral_rhs():
     # an independent discretisation of the same semi-discrete system (RK4 needs a small step: stiff)
     system = h.get_system("ks", n=32)
     x0 = system.sample_initial(3, torch.Generator().manual_seed(3))
-    T = 2.0
-    a = Repeated(h.ETDRK4(system, 0.01), 200)(x0)
+    a = Repeated(h.ETDRK4(system, 0.01), 200)(x0)  # both to T = 2
     b = Repeated(h.RK4(system, 5e-4), 4000)(x0)
     assert float((a - b).abs().max()) < 1e-7
 
@@ -75,8 +74,7 @@ def test_ks_solver_step_is_converged():
     """The data sets' dt = 0.025 is converged: measured on 2 attractor states against dt = 0.0025."""
     system = h.get_system("ks")
     x = _ks_attractor_states(system, 2)
-    T = 10.0
-    ref = Repeated(h.ETDRK4(system, 0.0025), 4000)(x)
+    ref = Repeated(h.ETDRK4(system, 0.0025), 4000)(x)  # to T = 10
     err = float((Repeated(h.ETDRK4(system, 0.025), 400)(x) - ref).abs().max() / ref.abs().max())
     assert err < 1e-6
     assert system.solver_dt == 0.025
@@ -221,7 +219,7 @@ def test_fhn_splits_pool_families_from_one_run_and_match_the_per_split_recipe():
     from hitslite.data import FHN_SPLIT_ICS, fhn_initial_conditions, fhn_splits
 
     one = fhn_splits(n_steps=3, save_every=10, seeds=(0,))
-    for split, ics in FHN_SPLIT_ICS.items():
+    for split in FHN_SPLIT_ICS:
         alone = h.fhn_dataset(split, n_steps=3, save_every=10)
         assert torch.equal(one[split].x, alone.x) and torch.equal(one[split].t, alone.t)
     two = fhn_splits(n_steps=3, save_every=10, seeds=(3, 0))

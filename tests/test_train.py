@@ -12,7 +12,10 @@ def oscillator():
     system = h.get_system("harmonic_oscillator")
     g = torch.Generator().manual_seed(0)
     t = 0.02 * torch.arange(101, dtype=torch.float64)
-    make = lambda n: h.Trajectory(t=t, x=system.exact_solution(system.sample_initial(n, g), t), dt=0.02)
+
+    def make(n):
+        return h.Trajectory(t=t, x=system.exact_solution(system.sample_initial(n, g), t), dt=0.02)
+
     return make(200), make(50)
 
 

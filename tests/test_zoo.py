@@ -163,7 +163,8 @@ def test_oscillator_multiscale_beats_every_single_step_size():
     x0 = test.x[:, 0].float()
     with torch.no_grad():
         multi = integrated_mse(h.Hierarchy(levels).forecast(x0, test.n_steps, dt=test.dt), test)
-        singles = [integrated_mse(h.Hierarchy([s]).forecast(x0, test.n_steps, dt=test.dt), test) for s in levels]
+        singles = [integrated_mse(h.Hierarchy([s]).forecast(x0, test.n_steps, dt=test.dt), test)
+                   for s in levels]
     assert multi < min(singles), (multi, singles)
 
 
@@ -209,11 +210,13 @@ def test_half_precision_storage_keeps_selection_and_loads_as_float32(trained):
         manifest = zoo.rewrite_weights(TINY, directory=trained)
     finally:
         zoo.ENTRIES[TINY] = dataclasses.replace(zoo.ENTRIES[TINY], storage_dtype=None)
-    assert manifest["storage_dtype"] == "float16" and set(manifest["files"]) == {"weights.pt", "selection.json"}
+    assert manifest["storage_dtype"] == "float16"
+    assert set(manifest["files"]) == {"weights.pt", "selection.json"}
     stored = torch.load(trained / TINY / "weights.pt", weights_only=True)
     assert all(v.dtype == torch.float16 for v in stored.values() if v.is_floating_point())
     assert 2 * sum(v.numel() * v.element_size() for v in stored.values()) == sum(
-        v.numel() * v.element_size() for v in before.state_dict().values())  # tiny files are mostly zip headers
+        v.numel() * v.element_size() for v in before.state_dict().values()
+    )  # tiny files are mostly zip headers
     after = zoo.load_pretrained(TINY, directory=trained)
     zoo.selected(TINY, directory=trained)  # its SHA-256 still checks
     for p, q in zip(before.parameters(), after.parameters()):
