@@ -37,10 +37,13 @@ _REF_WORDS = (r"(?:Figs?|Figures?|Tables?|Tabs?|Secs?|Sections?|Eqs?|eqs?|Equati
               r"Steps?|Listings?|Lemmas?|Theorems?|Remarks?|Items?|items?|issues?|level|levels|NNTS|"
               r"Level|Levels|Part|v|version|Python|torch|PyTorch|ipywidgets)")
 _REF_ITEM = r"\(?[A-Z]?\d+(?:\.\d+)*[A-Za-z]?\)?"
-_REF = re.compile(_REF_WORDS + r"\.?[\s~]*" + _REF_ITEM + r"(?:\s*(?:,|–|-|—|and|&|or|to)\s*" + _REF_ITEM + r")*")
+_REF = re.compile(_REF_WORDS + r"\.?[\s~]*" + _REF_ITEM
+                  + r"(?:\s*(?:,|–|-|—|and|&|or|to)\s*" + _REF_ITEM + r")*")
 # a number as prose writes it: 8,000  0.135  3.9e-7  3.9 × 10^-7  1e5  12.5
-_NUM = re.compile(r"(?<![\w.^_])(?<!\w-)(?P<num>\d{1,3}(?:(?:,|\\,|\u2009|\u202f|\u00a0)\d{3})+|\d+(?:\.\d+)?)(?P<exp>(?:e[-+−]?\d+)|"
-                  r"(?:\s*[×x]\s*10\s*(?:\^\s*\{?\s*[-−]?\d+\}?|[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)))?(?P<after>\s*(?:[×%]|x\b|times\b|-fold|fold\b))?")
+_NUM = re.compile(r"(?<![\w.^_])(?<!\w-)"
+                  r"(?P<num>\d{1,3}(?:(?:,|\\,|\u2009|\u202f|\u00a0)\d{3})+|\d+(?:\.\d+)?)"
+                  r"(?P<exp>(?:e[-+−]?\d+)|(?:\s*[×x]\s*10\s*(?:\^\s*\{?\s*[-−]?\d+\}?|[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)))?"
+                  r"(?P<after>\s*(?:[×%]|x\b|times\b|-fold|fold\b))?")
 _CODE_NUM = re.compile(r"(?<![\w.])[-−]?(\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
 
 
@@ -48,10 +51,11 @@ def _strip_prose(md: str) -> str:
     """The claims in a Markdown cell: everything that is not math, code, a link target or markup."""
     text = re.sub(r"<!--.*?-->", " ", md, flags=re.S)
     # a references section lists citations (volumes, pages, years), not claims
-    text = re.split(r"^#+\s*(?:References|Further reading|Bibliography)\b", text, maxsplit=1, flags=re.M)[0]
+    text = re.split(r"^#+\s*(?:References|Further reading|Bibliography)\b", text, maxsplit=1,
+                    flags=re.M)[0]
     text = re.sub(r"^(`{3,}|~{3,})\s*\{(math|code-block|code)\}.*?^\1\s*$", " ", text, flags=re.S | re.M)
     text = re.sub(r"^(`{3,}|~{3,})(?!\s*\{).*?^\1\s*$", " ", text, flags=re.S | re.M)  # plain fenced code
-    text = re.sub(r"^(`{3,}|~{3,})\s*\{[^}]*\}.*$", " ", text, flags=re.M)  # directive openers ({exercise} ...)
+    text = re.sub(r"^(`{3,}|~{3,})\s*\{[^}]*\}.*$", " ", text, flags=re.M)  # directive openers
     text = re.sub(r"^\s*:[\w-]+:.*$", " ", text, flags=re.M)  # directive options (:label: ex-10-1)
     text = re.sub(r"\$\$.*?\$\$", " ", text, flags=re.S)
     # scientific notation written as math: 3.9 \times 10^{-7} -> 3.9e-7 (before exponents are dropped)
@@ -65,7 +69,8 @@ def _strip_prose(md: str) -> str:
     text = re.sub(r"^\s*#+.*$", " ", text, flags=re.M)  # headings carry section numbers
     text = re.sub(r"^\s*(\d+\.|[-*+])\s", " ", text, flags=re.M)  # list markers
     text = re.sub(r"\((?:19|20)\d{2}[a-z]?\)", " ", text)  # citation years: "Springer (1993)"
-    text = re.sub(r"((?:et al\.?|[A-Z][\w'-]+),?)\s+(?:19|20)\d{2}[a-z]?\b", r"\1", text)  # "Cox & Matthews 2002"
+    # citation years after a name: "Cox & Matthews 2002", "Benettin et al. 1980"
+    text = re.sub(r"((?:et al\.?|[A-Z][\w'-]+),?)\s+(?:19|20)\d{2}[a-z]?\b", r"\1", text)
     text = re.sub(r"\[\d+(?:\s*[,–-]\s*\d+)*\]", " ", text)  # reference numbers: "refs. [53, 30]"
     text = _REF.sub(" ", text)
     return text
