@@ -1,5 +1,8 @@
 """The equations, and nothing about how to step them.
 
+(Why one module of ~570 lines: it is the registry of every system in the three papers — seven ODEs, KS,
+FitzHugh–Nagumo and the particles — each a short class; one page lists them all.)
+
 Every system is a small object with a name, a state shape, its parameters and (for ODEs) a
 right-hand side ``rhs(x)`` that works on the last axis of a NumPy array *or* a torch tensor, so
 the same vector field drives ``scipy.integrate.solve_ivp`` (ground truth) and the batched torch

@@ -7,6 +7,10 @@
 * :func:`fit` — Adam, minibatches, early stopping on the validation loss with the best weights
   restored, a tqdm bar, resumable checkpoints; returns the loss history.
 * :func:`fit_levels` — one stepper per step size ``dt * 2**k`` (the HiTS NNTS 0 … NNTS m-1).
+
+Why one module of ~700 lines: every loss here is written for :func:`fit`'s one calling convention
+(``loss_fn(model, batch)`` on windows from :func:`make_windows`), and a reader looking for "how is this
+trained" should find the windows, the losses and the loop on one page.
 """
 
 from __future__ import annotations
