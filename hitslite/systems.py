@@ -1,6 +1,6 @@
 """The equations, and nothing about how to step them.
 
-(Why one module of ~570 lines: it is the registry of every system in the three papers — seven ODEs, KS,
+(Why one module of ~570 lines: it is the registry of every system in the three papers — the ODEs, KS,
 FitzHugh–Nagumo and the particles — each a short class; one page lists them all.)
 
 Every system is a small object with a name, a state shape, its parameters and (for ODEs) a
