@@ -229,7 +229,7 @@ class LatticeBoltzmann(Stepper):
         n_steps = validate.nonnegative_int("n_steps", n_steps)
         f = self.init_carry(x) if carry is None else carry
         check_state(f, (len(self.omega), 3, self.n), "carry")
-        kernel = _lb_kernel() if self._fast_path_applies(f) else None
+        kernel = lb_kernel() if self._fast_path_applies(f) else None
         if kernel is None:
             rho = f.sum(dim=2)
             for _ in range(n_steps):
@@ -311,7 +311,7 @@ def lyapunov_exponent(
 _LB_KERNEL: list = []
 
 
-def _lb_kernel():
+def lb_kernel():
     """The compiled FitzHugh–Nagumo lattice-Boltzmann loop (numba), or ``None`` without numba.
 
     Per node the operations and their order are those of :meth:`LatticeBoltzmann.step`: rho = f0 + f1 + f2,

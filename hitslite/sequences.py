@@ -95,7 +95,7 @@ def denormalise(x, norm: Normalisation):
     return norm.inverse(x)
 
 
-def _pca(snapshots: np.ndarray, n_components: int, n_train: int) -> np.ndarray:
+def pca_coefficients(snapshots: np.ndarray, n_components: int, n_train: int) -> np.ndarray:
     """Coefficients ``[T, n_components]`` of mean-subtracted ``snapshots [T, P]`` on the leading
     principal directions of the first ``n_train`` snapshots (the training part only)."""
     if not 1 <= n_train <= snapshots.shape[0]:
@@ -181,7 +181,7 @@ def fluid_sequence(
         period=period, convection=0.85, offset=0.4, circulation=2.2, core=0.35, viscosity=0.01, deficit=0.6
     )
     field = np.stack([_vortex_street_u(t0 + k * dt, X, Y, **params).ravel() for k in range(n_snapshots)])
-    coeffs = _pca(field, n_modes, n_snapshots if n_train is None else n_train)
+    coeffs = pca_coefficients(field, n_modes, n_snapshots if n_train is None else n_train)
     t = torch.arange(n_snapshots, dtype=torch.float64) * dt
     return Trajectory(
         t, torch.from_numpy(coeffs)[None], dt, {"stand_in": True, "source": "analytic vortex street"}
@@ -303,7 +303,7 @@ def video_sequence(
     sequence) and applied to every frame. One frame is one time unit.
     """
     frames = video_frames(n_frames, height, width).reshape(n_frames, -1)
-    coeffs = _pca(frames, n_components, n_frames if n_train is None else n_train)
+    coeffs = pca_coefficients(frames, n_components, n_frames if n_train is None else n_train)
     t = torch.arange(n_frames, dtype=torch.float64)
     return Trajectory(
         t, torch.from_numpy(coeffs)[None], 1.0, {"stand_in": True, "source": "procedural flowers"}

@@ -166,8 +166,8 @@ def _diverged(what: str, value: float, epoch: int, lr) -> FloatingPointError:
         "the weights of this run are not usable")
 
 
-def _stop_reason(train_loss: float, epoch: int, since_best: int, target_loss: float,
-                 patience: int | None) -> str:
+def epoch_stop_reason(train_loss: float, epoch: int, since_best: int, target_loss: float,
+                      patience: int | None) -> str:
     """Why training stops after ``epoch`` (0-based), or ``""`` to go on — shared by fit and fit_stack
     (a non-finite loss never gets here: both raise :func:`_diverged` first)."""
     if train_loss <= target_loss:
@@ -322,7 +322,7 @@ def fit(
                         lr=f"{opt.param_groups[0]['lr']:.0e}")
         result.epochs = epoch + 1
         result.seconds = time.perf_counter() - t0
-        result.stop_reason = _stop_reason(train_loss, epoch, since_best, target_loss, patience)
+        result.stop_reason = epoch_stop_reason(train_loss, epoch, since_best, target_loss, patience)
         if result.stop_reason:
             break
         if ckpt is not None and (epoch + 1) % checkpoint_every == 0:
@@ -458,7 +458,7 @@ def _stack_windows(windows: list[torch.Tensor], device, dtype) -> tuple[torch.Te
     return out, mask
 
 
-def _stack_loss(stack, batch: torch.Tensor) -> torch.Tensor:
+def stack_window_losses(stack, batch: torch.Tensor) -> torch.Tensor:
     """Per-window eq. (9) for every level: ``batch [L, N, p+1, *S] -> [L, N]``."""
     x = batch[:, :, 0]
     p = batch.shape[2] - 1
@@ -473,7 +473,7 @@ def stack_multistep_loss(stack, batch: torch.Tensor) -> torch.Tensor:
     """The loss :func:`fit_stack` minimises, eq. (9) for every level of a
     :class:`~hitslite.neural.ResNetStack` at once: ``batch [L, N, p+1, *S] -> [L, N]`` (used by the
     ``budget`` benchmark to time one minibatch)."""
-    return _stack_loss(stack, batch)
+    return stack_window_losses(stack, batch)
 
 
 def fit_stack(
@@ -557,7 +557,7 @@ def fit_stack(
         for i in range(n_batches):
             offsets = i * batch_size + torch.arange(batch_size)
             batch = torch.stack([w[perm[offsets % len(perm)].to(device)] for w, perm in zip(train, perms)])
-            per_level = _stack_loss(stack, batch).mean(dim=1)
+            per_level = stack_window_losses(stack, batch).mean(dim=1)
             opt.zero_grad()
             per_level.sum().backward()  # levels share no parameters: each gets its own gradient
             opt.step()
@@ -565,7 +565,7 @@ def fit_stack(
         train_loss = running / n_batches
         stack.eval()
         with torch.no_grad():
-            per_window = _stack_loss(stack, val_all)
+            per_window = stack_window_losses(stack, val_all)
             val_loss = ((per_window * val_mask).sum(dim=1) / val_mask.sum(dim=1)).double().cpu()
         for l in range(L):  # a stopped level is frozen: its losses stay what they were
             for what, loss in (("training", float(train_loss[l])), ("validation", float(val_loss[l]))):
@@ -589,7 +589,7 @@ def fit_stack(
                 since_best[l] += 1
                 if lr_halving_patience and since_best[l] % lr_halving_patience == 0:
                     opt.lr[l] = max(min_lr, float(opt.lr[l]) / 2)
-            reason = _stop_reason(float(train_loss[l]), epoch, int(since_best[l]), target_loss, patience)
+            reason = epoch_stop_reason(float(train_loss[l]), epoch, int(since_best[l]), target_loss, patience)
             if reason:
                 r.stop_reason, active[l] = reason, False
                 opt.lr[l] = 0.0  # freeze: a stopped level keeps its best weights

@@ -18,7 +18,7 @@ from hitslite.baselines import (
     table3_count,
 )
 from hitslite.neural import ResNetStepper
-from hitslite.sequences import _pca, delay_embed, music_sequence, normalise, video_sequence
+from hitslite.sequences import delay_embed, music_sequence, normalise, pca_coefficients, video_sequence
 from hitslite.steppers import rollout
 from hitslite.train import fit, teacher_forcing_loss
 
@@ -199,10 +199,11 @@ def test_stand_in_shapes_follow_appendix_a3():
 def test_pca_is_fitted_on_the_training_part_only():
     rng = np.random.default_rng(0)
     snaps = rng.standard_normal((30, 12))
-    a = _pca(snaps, 3, n_train=20)
+    a = pca_coefficients(snaps, 3, n_train=20)
     changed = snaps.copy()
     changed[20:] = 100 * rng.standard_normal((10, 12))  # test part altered: training coefficients unchanged
-    torch.testing.assert_close(torch.from_numpy(_pca(changed, 3, n_train=20)[:20]), torch.from_numpy(a[:20]))
+    again = pca_coefficients(changed, 3, n_train=20)
+    torch.testing.assert_close(torch.from_numpy(again[:20]), torch.from_numpy(a[:20]))
 
 
 def test_normalise_mean_ptp_round_trip():

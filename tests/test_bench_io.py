@@ -1,17 +1,22 @@
 """Benchmark records (issue 15): strict JSON with a provenance block, and ``--device`` reaching every
-benchmark. The heavy benchmarks are never run here: their functions are replaced by recorders."""
+benchmark; ``hitslite.bench`` is only the command line over ``hitslite.experiments``. The heavy
+benchmarks are never run here: their functions are replaced by recorders."""
 
+import ast
 import datetime
 import inspect
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from hitslite import bench
+from hitslite import bench, experiments
 
 RESULTS = Path(bench.__file__).resolve().parents[1] / "benchmarks" / "results"
 
@@ -29,7 +34,7 @@ def test_write_record_turns_non_finite_numbers_into_null_and_says_so(tmp_path):
               "rows": [{"x": -math.inf}, {"x": 0.1}], "undefined": float("nan"),
               "tensor": torch.tensor([1.5, 2.0]), "scalar": np.float32(0.5),
               "count": np.int64(3), "by_dim": {2: 0.25}}
-    written = bench.write_record(record, tmp_path / "toy.json")
+    written = experiments.write_record(record, tmp_path / "toy.json")
     loaded = _strict_load((tmp_path / "toy.json").read_text())
     assert loaded == json.loads(json.dumps(written))
     assert loaded["mse"] == 1.25e-3 and loaded["rows"][1]["x"] == 0.1  # finite numbers exactly as they were
@@ -43,17 +48,17 @@ def test_write_record_turns_non_finite_numbers_into_null_and_says_so(tmp_path):
 
 def test_write_record_keeps_existing_notes_and_provenance(tmp_path):
     record = {"notes": "measured on a quiet machine", "x": math.nan, "provenance": {"commit": None}}
-    bench.write_record(record, tmp_path / "r.json")
+    experiments.write_record(record, tmp_path / "r.json")
     loaded = _strict_load((tmp_path / "r.json").read_text())
     assert loaded["notes"]["text"] == "measured on a quiet machine"
     assert loaded["notes"]["non_finite_as_null"]["values"] == {"x": "nan"}
     assert loaded["provenance"] == {"commit": None}
-    bench.write_record({"x": 1.0}, tmp_path / "clean.json")
+    experiments.write_record({"x": 1.0}, tmp_path / "clean.json")
     assert "notes" not in _strict_load((tmp_path / "clean.json").read_text())  # nothing converted: no note
 
 
 def test_provenance_in_a_checkout():
-    p = bench.provenance(["cpu"])
+    p = experiments.provenance(["cpu"])
     assert set(p) >= {"commit", "dirty", "date_utc", "cpu", "torch_threads", "devices", "versions"}
     assert set(p["versions"]) == {"python", "torch", "numpy", "scipy", "hitslite"}
     assert p["versions"]["torch"] == torch.__version__ and p["torch_threads"] == torch.get_num_threads()
@@ -66,10 +71,11 @@ def test_provenance_in_a_checkout():
 
 
 def test_provenance_outside_a_checkout(monkeypatch):
-    import hitslite.data
+    import hitslite.experiments.record
 
-    monkeypatch.setattr(hitslite.data, "_repo_root", lambda: None)  # what an installed package sees
-    p = bench.provenance("cpu")
+    # what an installed package sees (patched where provenance looks it up)
+    monkeypatch.setattr(hitslite.experiments.record, "repo_root", lambda: None)
+    p = experiments.provenance("cpu")
     assert p["commit"] is None and p["dirty"] is None and p["versions"]["hitslite"]
 
 
@@ -93,7 +99,7 @@ _BENCHMARKS = {"lhits": "bench_lhits", "hits": "bench_hits", "led": "bench_led",
 
 def test_every_benchmark_function_takes_a_device():
     for fn in (*_BENCHMARKS.values(), "compare_lhits", "lhits_by_latent_dim", "bench_solvers"):
-        params = inspect.signature(getattr(bench, fn)).parameters
+        params = inspect.signature(getattr(experiments, fn)).parameters
         assert "device" in params or "devices" in params, fn
 
 
@@ -105,7 +111,7 @@ def test_main_passes_the_device_and_writes_provenance(what, tmp_path, monkeypatc
         seen.update(kwargs)
         return {"benchmark": what, "relative_error": {"0.5": 1e-3}, "worst": math.inf}
 
-    monkeypatch.setattr(bench, _BENCHMARKS[what], recorder)
+    monkeypatch.setattr(experiments, _BENCHMARKS[what], recorder)
     out = tmp_path / f"{what}.json"
     bench.main([what, "--device", "cpu", "--threads", "0", "--out", str(out)])
     assert seen["device"] == "cpu"
@@ -114,7 +120,7 @@ def test_main_passes_the_device_and_writes_provenance(what, tmp_path, monkeypatc
 
 
 def test_main_refuses_several_or_unknown_devices(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(bench, "bench_hits", lambda **kw: pytest.fail("must not run"))
+    monkeypatch.setattr(experiments, "bench_hits", lambda **kw: pytest.fail("must not run"))
     with pytest.raises(SystemExit):
         bench.main(["hits", "--device", "cpu", "cpu", "--out", str(tmp_path / "x.json")])
     assert "runs on one device" in capsys.readouterr().err
@@ -133,3 +139,40 @@ def test_ks_dt_end_to_end(tmp_path):
     assert errors[0] > errors[1] > errors[2] > 0  # the solver converges as dt shrinks (fourth order)
     assert 10 < errors[1] / errors[2] < 20  # 2^4 = 16
     assert record["device"].startswith("cpu (") and record["provenance"]["versions"]["hitslite"]
+
+
+# ---- hitslite.bench is the command line only --------------------------------------------------------------
+def test_bench_is_only_the_command_line_over_experiments():
+    """Every protocol lives in hitslite.experiments: bench.py defines main and the printing of tables, imports
+    no hitslite module but hitslite.experiments, exports only main, and stays short."""
+    path = Path(bench.__file__)
+    source = path.read_text()
+    assert len(source.splitlines()) < 250
+    tree = ast.parse(source)
+    functions = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    assert functions == {"main", "_print_table"}
+    assert not [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    hitslite_imports = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:  # from . import experiments
+            hitslite_imports |= {f"{node.module}" if node.module else a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("hitslite"):
+            hitslite_imports.add(node.module)
+        elif isinstance(node, ast.Import):
+            hitslite_imports |= {a.name for a in node.names if a.name.startswith("hitslite")}
+    assert hitslite_imports == {"experiments"}
+    assert bench.__all__ == ["main"]
+    for name in _BENCHMARKS.values():  # the protocols are not re-exported by the command line
+        assert not hasattr(bench, name) and callable(getattr(experiments, name))
+
+
+def test_bench_help_runs():
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "hitslite.bench", "--help"], capture_output=True, text=True,
+                          timeout=120, env=env, cwd=RESULTS.parents[1])
+    assert done.returncode == 0, done.stderr
+    for what in ("solvers", "ks_dt", "lhits", "hits", "led", "led_ablation", "budget"):
+        assert what in done.stdout
+    for flag in ("--device", "--out", "--threads", "--min-time", "--fhn-horizon", "--systems", "--batch"):
+        assert flag in done.stdout
+    assert "RuntimeWarning" not in done.stderr  # (runpy: hitslite.bench found in sys.modules before running)

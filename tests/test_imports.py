@@ -338,3 +338,13 @@ def test_import_hitslite_loads_every_module_once():
     assert not shared, f"one file loaded under several module names: {shared}"
     assert files["hitslite"] and Path(files["hitslite"]).resolve().parent == PACKAGE_DIR
     assert "hitslite.steppers" in files and "hitslite.trajectory" in files
+
+
+def test_tests_use_only_public_names():
+    """The tests hold the package to its public API too: no test imports or reads a private name."""
+    found = []
+    for path in sorted((ROOT / "tests").glob("*.py")):
+        c = _Collector(f"tests.{path.stem}")
+        c.visit(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
+        found += [p for p in c.private if not str(p).startswith("tests/test_imports.py")]
+    assert not found, "tests reach private names:\n" + "\n".join(f"  {p}" for p in found)

@@ -228,7 +228,8 @@ def test_table1_rows_agree_with_compare_lhits_and_their_per_step_curves():
     """lhits_by_latent_dim (Table 1, Fig. 6): every latent size of the zoo; at the main entry's size the
     same forecast as compare_lhits; each row's MSE is the mean of its per-step curve (equal weights)."""
     from hitslite import zoo
-    from hitslite.bench import LHITS_PAPER_TABLE1, _lhits_by_dim_models, compare_lhits, lhits_by_latent_dim
+    from hitslite.experiments import LHITS_PAPER_TABLE1, compare_lhits, lhits_by_latent_dim
+    from hitslite.experiments.lhits import lhits_models_by_dim
 
     assert "lhits_dim_sweep_fhn" in zoo.pinned_entries()  # committed: a missing entry fails, never skips
     table = lhits_by_latent_dim("fhn")
@@ -243,7 +244,7 @@ def test_table1_rows_agree_with_compare_lhits_and_their_per_step_curves():
         assert curve.shape == (table["n_steps"] + 1,) and table["times"].shape == curve.shape
         assert float(curve.double().mean()) == pytest.approx(row["test_mse"], rel=1e-4), z
     x0 = zoo.lhits_data("lhits_fhn")["test"].x[:, 0]
-    for z, (model, _) in _lhits_by_dim_models("fhn").items():  # at t = 0 the forecast is decode(encode(x0))
+    for z, (model, _) in lhits_models_by_dim("fhn").items():  # at t = 0 the forecast is decode(encode(x0))
         with torch.no_grad():
             first = float(((model.autoencoder(x0) - x0) ** 2).mean())
         assert float(table["by_dim"][z]["mse_per_step"][0]) == pytest.approx(first, rel=1e-5), z

@@ -200,7 +200,7 @@ def test_batched_training_resumes_after_a_crash(oscillator, tmp_path, monkeypatc
     full = fresh()
     h.train.fit_stack(full, tr, va, max_epochs=8, batch_size=64, patience=None, progress=False)
 
-    original, calls = h.train._stack_loss, {"n": 0}
+    original, calls = h.train.stack_window_losses, {"n": 0}
 
     def crashing(stack, batch):
         calls["n"] += 1
@@ -208,13 +208,13 @@ def test_batched_training_resumes_after_a_crash(oscillator, tmp_path, monkeypatc
             raise KeyboardInterrupt
         return original(stack, batch)
 
-    monkeypatch.setattr(h.train, "_stack_loss", crashing)
+    monkeypatch.setattr(h.train, "stack_window_losses", crashing)
     ckpt = tmp_path / "stack.pt"
     with pytest.raises(KeyboardInterrupt):
         h.train.fit_stack(fresh(), tr, va, max_epochs=8, batch_size=64, patience=None, progress=False,
                           checkpoint=ckpt, checkpoint_every=2)
     assert ckpt.exists()
-    monkeypatch.setattr(h.train, "_stack_loss", original)
+    monkeypatch.setattr(h.train, "stack_window_losses", original)
     resumed = fresh()
     results = h.train.fit_stack(resumed, tr, va, max_epochs=8, batch_size=64, patience=None, progress=False,
                                 checkpoint=ckpt)

@@ -235,7 +235,7 @@ def test_tiny_led_family_trained_with_interruptions_equals_one_trained_without(t
 
     cfg = _tiny_led_config()
     monkeypatch.setattr(train, "fit", functools.partial(train.fit, checkpoint_every=2))
-    original_stop = train._stop_reason
+    original_stop = train.epoch_stop_reason
     crash = {"at": None, "calls": 0}
 
     def stop_reason(*args):  # called once per epoch of every fit
@@ -244,7 +244,7 @@ def test_tiny_led_family_trained_with_interruptions_equals_one_trained_without(t
             raise KeyboardInterrupt
         return original_stop(*args)
 
-    monkeypatch.setattr(train, "_stop_reason", stop_reason)
+    monkeypatch.setattr(train, "epoch_stop_reason", stop_reason)
     reference, ref_metrics = train_led_family(cfg, workdir=tmp_path / "a", device="cpu", progress=False)
 
     # 6 epochs per fit, checkpoints every 2: die in epoch 3 of ae2's LSTM, then, resumed, in epoch 3 of the

@@ -1,0 +1,34 @@
+"""The experiment protocols the chapters and the benchmarks share, one module per topic.
+
+* :mod:`~hitslite.experiments.record`: where a result came from (:func:`provenance`) and the strict,
+  atomic JSON every benchmark writes (:func:`write_record`);
+* :mod:`~hitslite.experiments.solvers`: the classical solvers' speed (:func:`bench_solvers`, Ch. 7) and
+  the KS step's convergence (:func:`ks_dt_convergence`);
+* :mod:`~hitslite.experiments.hits`: HiTS single levels, multiscale, hybrids and batched training
+  (:func:`bench_hits`), and what the paper's training budget costs (:func:`bench_hits_budget`);
+* :mod:`~hitslite.experiments.lhits`: L-HiTS against full-state HiTS (:func:`compare_lhits`,
+  :func:`lhits_by_latent_dim`, Ch. 9; :func:`bench_lhits`);
+* :mod:`~hitslite.experiments.led`: LED's error and speed-up against rho (:func:`bench_led`) and the
+  ablation of the zoo recipes (:func:`bench_led_ablation`).
+
+Every function runs on a ``device`` (default the CPU) and times with :mod:`hitslite.timing`.
+``python -m hitslite.bench`` (:mod:`hitslite.bench`) is the command line over them.
+"""
+
+from .hits import PAPER_MINIBATCHES, TABLE2_WIDTHS, bench_hits, bench_hits_budget
+from .led import bench_led, bench_led_ablation
+from .lhits import (
+    LHITS_PAPER,
+    LHITS_PAPER_TABLE1,
+    LHITS_SHORT_HORIZON,
+    bench_lhits,
+    compare_lhits,
+    lhits_by_latent_dim,
+)
+from .record import RESULTS, provenance, write_record
+from .solvers import bench_solvers, ks_dt_convergence
+
+__all__ = ["RESULTS", "provenance", "write_record", "bench_solvers", "ks_dt_convergence", "bench_hits",
+           "bench_hits_budget", "TABLE2_WIDTHS", "PAPER_MINIBATCHES", "compare_lhits", "lhits_by_latent_dim",
+           "bench_lhits", "LHITS_PAPER", "LHITS_PAPER_TABLE1", "LHITS_SHORT_HORIZON", "bench_led",
+           "bench_led_ablation"]
