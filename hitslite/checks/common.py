@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -65,10 +66,21 @@ def not_a_number(name: str, answer, what: str = "one number") -> bool:
                    f"got {shown(answer)}")
 
 
+#: the message of an exercise stub in the student edition (``.ci/editions.py``): "Exercise 7.1 (label): hint"
+_STUB_MESSAGE = re.compile(r"Exercise \d+\.\d+ \(")
+
+
 def call_student(fn, *args):
-    """``(value, None)`` or ``(None, 'Name: message')`` when calling the student's ``fn`` raised."""
+    """``(value, None)`` or ``(None, 'Name: message')`` when calling the student's ``fn`` raised.
+
+    A stub of the student edition that has not been written yet (its ``NotImplementedError("Exercise N.k
+    (label): hint")``) is not judged: it propagates, so the reader sees the exercise's own hint."""
     try:
         return fn(*args), None
+    except NotImplementedError as err:
+        if _STUB_MESSAGE.match(str(err)):
+            raise
+        return None, f"{type(err).__name__}: {err}"
     except Exception as err:  # noqa: BLE001 - any failure of the student's code is reported, not raised
         return None, f"{type(err).__name__}: {err}"
 
@@ -132,3 +144,120 @@ def judge_timing(name: str, answer, slow, fast) -> bool:
     ok = out[0] is not None and out[0] == out[1]
     return report(ok, name, "the two functions must each return a forecast (a tensor or a Trajectory) of "
                    "the same states over the same horizon, so that their times compare like with like")
+
+
+# ------------------------------------------------------------------------------------------------
+# build checks: run the student's function and the library's on the same drawn inputs
+# ------------------------------------------------------------------------------------------------
+def seeded(seed: int, build):
+    """``build()`` with torch's global generator seeded to ``seed`` and restored afterwards (so a check's
+    random networks are the same every time and the reader's own random state is left alone)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def output_array(out) -> torch.Tensor | None:
+    """What a student's function returned (a tensor, an array or a Trajectory's ``.x``) as a float64 CPU
+    tensor; None when it is none of those (or complex with a non-negligible imaginary part)."""
+    x = getattr(out, "x", out)
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu()
+        if x.is_complex():
+            if x.numel() and float(x.imag.abs().max()) > 1e-12 * max(1.0, float(x.abs().max())):
+                return None
+            x = x.real
+        return x.to(torch.float64)
+    if isinstance(x, (np.ndarray, list, tuple)) or isinstance(x, numbers.Real):
+        a = np.asarray(x)
+        if np.iscomplexobj(a):
+            if a.size and np.abs(a.imag).max() > 1e-12 * max(1.0, np.abs(a).max()):
+                return None
+            a = a.real
+        try:
+            return torch.as_tensor(np.asarray(a, dtype=np.float64))
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def mismatch(got: torch.Tensor | None, want: torch.Tensor, rtol: float, atol: float) -> str | None:
+    """None when ``got`` has ``want``'s shape and values (within ``rtol``/``atol``), else what is wrong,
+    in words that never contain the expected values."""
+    if got is None:
+        return "not a real tensor or array"
+    if tuple(got.shape) != tuple(want.shape):
+        return f"shape {tuple(got.shape)} where {tuple(want.shape)} was expected"
+    if not bool(torch.isfinite(got).all()):
+        return "NaN or Inf values"
+    if not torch.allclose(got, want.to(got), rtol=rtol, atol=atol):
+        return "the right shape but other values"
+    return None
+
+
+# steppers the build checks draw, and a wrapper that counts calls (used by Ch. 2 and Ch. 4 checks)
+
+def linear_stepper(matrix: torch.Tensor, dt: float):
+    """A stepper ``x -> x @ matrix.T`` of step ``dt``: every level of a drawn hierarchy is a different map,
+    so a forecast that uses the wrong level, or starts from the wrong states, lands elsewhere."""
+    from ..steppers import Stepper
+
+    class Linear(Stepper):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("matrix", matrix.detach().clone())
+            self.dt = float(dt)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x @ self.matrix.T.to(x)
+
+    return Linear()
+
+
+def biased(stepper, bias: torch.Tensor):
+    """``stepper`` with a planted error ``bias`` added to every step."""
+    from ..steppers import Stepper
+
+    class Biased(Stepper):
+        def __init__(self):
+            super().__init__()
+            self.inner = stepper
+            self.register_buffer("bias", torch.as_tensor(bias).detach().clone())
+            self.dt = stepper.dt
+
+        def init_carry(self, x: torch.Tensor):
+            return self.inner.init_carry(x)
+
+        def step(self, x: torch.Tensor, carry=None):
+            y, carry = self.inner.step(x, carry)
+            return y + self.bias.to(y), carry
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.step(x)[0]
+
+    return Biased()
+
+
+def counted(stepper):
+    """``stepper`` behind a wrapper whose ``calls`` counts the (batched) calls made to it; the wrapped
+    stepper is ``.inner``."""
+    from ..steppers import Stepper
+
+    class Counted(Stepper):
+        def __init__(self):
+            super().__init__()
+            self.inner = stepper
+            self.dt = stepper.dt
+            self.calls = 0
+
+        def init_carry(self, x: torch.Tensor):
+            return self.inner.init_carry(x)
+
+        def step(self, x: torch.Tensor, carry=None):
+            self.calls += 1
+            return self.inner.step(x, carry)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.step(x)[0]
+
+    return Counted()

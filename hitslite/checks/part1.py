@@ -1,4 +1,4 @@
-"""Checks for the exercises of Part I (HiTS), Chapters 1-6."""
+"""Checks for the exercises of Part I (HiTS), Chapters 1-2: flow maps, training one NNTS, coupling."""
 
 from __future__ import annotations
 
@@ -12,19 +12,30 @@ from .common import (
     as_integer,
     as_number,
     as_tensor,
+    biased,
     call_student,
     close,
+    counted,
     judge_order,
-    judge_timing,
+    linear_stepper,
+    mismatch,
     not_a_number,
+    output_array,
     report,
+    seeded,
     shown,
 )
 
 __all__ = [
-    "check_flow_map", "check_rk4_order", "check_sequential_calls", "check_best_single_step",
-    "check_interpolation", "check_two_pass_selection", "check_speedup", "check_error_horizon",
-    "check_noise_std", "check_lstm_hidden", "check_spectral_radius"
+    "check_flow_map",
+    "check_rk4_order",
+    "check_sequential_calls",
+    "check_multistep_loss",
+    "check_training_loop",
+    "check_best_single_step",
+    "check_interpolation",
+    "check_multiscale_forecast",
+    "check_two_pass_selection",
 ]
 
 
@@ -65,8 +76,8 @@ def check_rk4_order(error: Callable[[float], float], steps: Sequence[float]) -> 
 
 
 def check_sequential_calls(answer: int, dts: Sequence[float], n_steps: int, dt: float | None = None) -> bool:
-    """Exercise (Ch. 1–6, 9): sequential stepper calls Algorithm 1 needs for ``n_steps`` with levels ``dts``
-    (the reference is :meth:`~hitslite.multiscale.Hierarchy.cost`)."""
+    """Exercise (Ch. 1, the book's one counting exercise): sequential stepper calls Algorithm 1 needs for
+    ``n_steps`` with levels ``dts`` (the reference is :meth:`~hitslite.multiscale.Hierarchy.cost`)."""
     from ..multiscale import Hierarchy
     from ..steppers import Stepper
 
@@ -87,8 +98,117 @@ def check_sequential_calls(answer: int, dts: Sequence[float], n_steps: int, dt: 
                    "takes (ratio to the next coarser level - 1) steps, all starting points batched together")
 
 
+def _random_resnet(dim: int, seed: int, dtype=torch.float64):
+    """A ResNet stepper with weights drawn from ``seed`` (large enough that its steps move the state)."""
+    from ..neural import ResNetStepper
+
+    def build():
+        model = ResNetStepper(dim, 0.1, hidden=[16, 16]).to(dtype)
+        with torch.no_grad():
+            for w in model.parameters():
+                w.normal_(0.0, 0.4)
+        return model
+
+    return seeded(seed, build)
+
+
+def check_multistep_loss(multistep_loss: Callable) -> bool:
+    """Exercise (Ch. 1): ``multistep_loss(model, windows [N, P + 1, D], p) -> 0-d tensor`` is HiTS eq. (9):
+    ``p`` steps of ``model`` from ``windows[:, 0]``, each fed its own prediction, the squared error against
+    ``windows[:, 1..p]`` averaged over windows, state and the ``p`` steps (windows may hold more states
+    than ``p + 1``; the rest are ignored). Judged against :func:`hitslite.train.multistep_loss` on random
+    ResNet steppers and windows the check draws; the result must carry the gradient for training."""
+    from ..train import multistep_loss as reference
+
+    name = "multistep loss"
+    if not callable(multistep_loss):
+        return report(False, name, f"pass your function multistep_loss(model, windows, p), not "
+                       f"{shown(multistep_loss)}: the check calls it on models and windows of its own")
+    gen = torch.Generator().manual_seed(9)
+    for case, (p, n, length, dim) in enumerate(((1, 40, 2, 2), (3, 32, 7, 3), (5, 24, 9, 2))):
+        model = _random_resnet(dim, 90 + case)
+        windows = torch.randn(n, length, dim, generator=gen, dtype=torch.float64)
+        with torch.no_grad():
+            want = float(reference(model, windows[:, : p + 1]))
+        label = f"p = {p}, windows of {length} states [{n}, {length}, {dim}]"
+        out, err = call_student(multistep_loss, model, windows.clone(), p)
+        if err:
+            return report(False, name, f"for {label} your function raised {err}")
+        got = out if isinstance(out, torch.Tensor) and out.numel() == 1 else None
+        if got is None:
+            return report(False, name, f"for {label} return the loss as a one-number tensor (training "
+                           f"backpropagates through it), got {shown(out)}")
+        if not math.isclose(float(got.detach().double()), want, rel_tol=1e-6, abs_tol=1e-15):
+            return report(False, name, f"wrong loss for {label}: step the model p times from windows[:, 0], "
+                           "feeding it its own prediction (not the true state), compare step k with "
+                           "windows[:, k] for k = 1..p only, and average the squared error over windows, "
+                           "state components and the p steps")
+        if not got.requires_grad:
+            return report(False, name, f"for {label} the loss has no gradient: keep it a tensor built from "
+                           "the model's outputs (no .item(), float() or torch.no_grad() inside)")
+    return report(True, name, "")
+
+
+def _linear_windows(n: int, p: int, gen: torch.Generator) -> torch.Tensor:
+    """Windows ``[n, p + 1, 2]`` of the damped rotation x -> 0.97 R(0.3) x from states in [-1, 1]^2."""
+    c, s = math.cos(0.3), math.sin(0.3)
+    a = 0.97 * torch.tensor([[c, s], [-s, c]])
+    x = 2 * torch.rand(n, 2, generator=gen) - 1
+    states = [x]
+    for _ in range(p):
+        states.append(states[-1] @ a.T)
+    return torch.stack(states, dim=1)
+
+
+def check_training_loop(train_loop: Callable) -> bool:
+    """Exercise (Ch. 1): ``train_loop(model, train_windows, val_windows, epochs, lr) -> validation losses``
+    (one per epoch) trains ``model`` in place by minimising the multistep loss (eq. 9) with a gradient
+    optimiser and returns the validation loss after each epoch. The check draws a small ResNet stepper
+    and windows of a damped rotation, runs the loop, and judges the model it trained with
+    :func:`hitslite.train.multistep_loss` on the validation windows: the loss must fall at least tenfold,
+    and the returned history must end at (or have its minimum at) the trained model's loss."""
+    from ..neural import ResNetStepper
+    from ..train import multistep_loss as reference
+
+    name = "training loop"
+    if not callable(train_loop):
+        return report(False, name, "pass your function train_loop(model, train_windows, val_windows, epochs, "
+                       f"lr), not {shown(train_loop)}: the check trains a model of its own with it")
+    gen = torch.Generator().manual_seed(31)
+    train_w, val_w = _linear_windows(512, 2, gen), _linear_windows(128, 2, gen)
+    model = seeded(32, lambda: ResNetStepper(2, 1.0, hidden=[32]))
+    epochs, lr = 40, 1e-2
+    with torch.no_grad():
+        before = float(reference(model, val_w))
+    weights = [w.detach().clone() for w in model.parameters()]
+    out, err = call_student(train_loop, model, train_w.clone(), val_w.clone(), epochs, lr)
+    if err:
+        return report(False, name, f"train_loop(model, train_windows [512, 3, 2], val_windows [128, 3, 2], "
+                       f"epochs={epochs}, lr={lr}) raised {err}")
+    model.eval()
+    with torch.no_grad():
+        after = float(reference(model, val_w))
+    history = [as_number(v) for v in out] if isinstance(out, (Sequence, np.ndarray, torch.Tensor)) else None
+    if history is None or len(history) != epochs or any(v is None or not math.isfinite(v) for v in history):
+        return report(False, name, f"return the validation loss after each of the {epochs} epochs ({epochs} "
+                       f"finite numbers), got {shown(out)}")
+    if all(torch.equal(w, v) for w, v in zip(weights, model.parameters())):
+        return report(False, name, "the model's weights did not change: train the model you are given, in "
+                       "place (an optimiser over model.parameters(), and optimiser.step() after backward)")
+    if not after <= 0.1 * before:
+        return report(False, name, f"after {epochs} epochs the validation loss of the trained model is "
+                       f"{after / before:.2g} times its initial value (at least a tenfold drop was "
+                       "expected): for each minibatch zero the gradients, compute your multistep loss, call "
+                       "backward() and step the optimiser (descending, not ascending, the loss)")
+    if not any(math.isclose(v, after, rel_tol=1e-3, abs_tol=1e-12) for v in (history[-1], min(history))):
+        return report(False, name, "your history does not end at the trained model's validation loss: after "
+                       "each epoch compute the multistep loss on the validation windows (model.eval(), "
+                       "torch.no_grad()), not the training loss")
+    return report(True, name, "")
+
+
 def check_best_single_step(answer: float, errors: Mapping[float, float]) -> bool:
-    """Exercise (Ch. 1, 3, 5): ``answer`` is the step size whose single-scale forecast has the least error."""
+    """Exercise (Ch. 5): ``answer`` is the step size whose single-scale forecast has the least error."""
     table = {float(k): as_number(v) for k, v in errors.items()}
     if any(v is None for v in table.values()):
         raise TypeError("errors must map step sizes to single numbers")
@@ -131,20 +251,56 @@ def check_interpolation(fill: Callable) -> bool:
     return report(True, name, "")
 
 
+def check_multiscale_forecast(forecast: Callable) -> bool:
+    """Exercise (Ch. 2): ``forecast(steppers, x0 [B, D], n_steps) -> [B, n_steps + 1, D]`` is the fill stage
+    of Algorithm 1 on the finest level's grid, ``steppers`` ordered coarsest first, each step an integer
+    multiple of the next finer one. Judged against :meth:`hitslite.multiscale.Hierarchy.forecast` on
+    hierarchies of random linear steppers the check draws (every level a different map), and by its
+    sequential calls: one batched call per sub-step, as many as :meth:`~hitslite.multiscale.Hierarchy.cost`
+    counts."""
+    from ..multiscale import Hierarchy
+
+    name = "multiscale forecast"
+    if not callable(forecast):
+        return report(False, name, "pass your function forecast(steppers, x0, n_steps), not "
+                       f"{shown(forecast)}: the check runs it on hierarchies of its own")
+    gen = torch.Generator().manual_seed(23)
+    h = 0.05
+    # (strides in output samples, coarsest first; n_steps; state dim): nested ratios of 2, 3 and 8, and
+    # horizons the coarsest level overshoots (the output stops at n_steps)
+    for strides, n, dim in (((4, 2, 1), 16, 2), ((9, 3, 1), 25, 3), ((8, 1), 19, 2), ((12, 6, 2, 1), 30, 2)):
+        maps = [torch.eye(dim, dtype=torch.float64)
+                + 0.15 * torch.randn(dim, dim, generator=gen, dtype=torch.float64) for _ in strides]
+        levels = [counted(linear_stepper(a, s * h)) for a, s in zip(maps, strides)]
+        x0 = torch.randn(5, dim, generator=gen, dtype=torch.float64)
+        with torch.no_grad():
+            want = Hierarchy([level.inner for level in levels]).forecast(x0, n).x
+        calls = Hierarchy(levels).cost(n)["calls"]
+        label = f"levels of {', '.join(str(s) for s in strides)} output steps, n_steps = {n}"
+        out, err = call_student(forecast, levels, x0.clone(), n)
+        if err:
+            return report(False, name, f"for {label} your function raised {err}")
+        wrong = mismatch(output_array(out), want, rtol=1e-9, atol=1e-12)
+        if wrong:
+            return report(False, name, f"for {label} your forecast has {wrong}: the coarsest level "
+                           "steps from x0 until it reaches or passes n_steps; then each finer level steps "
+                           "(ratio to the next coarser level - 1) times from every state known so far; keep "
+                           "states on the finest level's grid and return the first n_steps + 1")
+        used = sum(level.calls for level in levels)
+        if used != calls:
+            more = "more" if used > calls else "fewer"
+            return report(False, name, f"for {label} the values are right but your forecast made {used} "
+                           f"sequential stepper calls, {more} than Algorithm 1 makes: stack every known "
+                           "state into one batch and call each finer level once per sub-step")
+    return report(True, name, "")
+
+
 def check_two_pass_selection(select: Callable) -> bool:
     """Exercise (Ch. 2): ``select(steppers, val) -> (lower, upper)`` reproduces HiTS Sec. 2.3's two passes
     (compared with :func:`hitslite.select_levels` on a planted case with a unique answer)."""
     from ..multiscale import select_levels
-    from ..steppers import RK4, Repeated, Stepper, rollout
+    from ..steppers import RK4, Repeated, rollout
     from ..systems import get_system
-
-    class _Biased(Stepper):  # a level with a planted error per step
-        def __init__(self, inner, bias):
-            super().__init__()
-            self.inner, self.bias, self.dt = inner, bias, inner.dt
-
-        def forward(self, x):
-            return self.inner(x) + self.bias
 
     name = "two-pass selection"
     if not callable(select):
@@ -153,7 +309,7 @@ def check_two_pass_selection(select: Callable) -> bool:
     fine = RK4(system, 0.01)
     exact = [Repeated(fine, 2**k) for k in range(6)]
     biases = [3e-3, 1e-4, 2e-5, 0.0, 0.1, 0.1]  # distinct, so neither pass has a tie
-    steppers = [_Biased(level, b) for level, b in zip(exact, biases)]
+    steppers = [biased(level, torch.tensor(b, dtype=torch.float64)) for level, b in zip(exact, biases)]
     val = rollout(fine, system.sample_initial(8, torch.Generator().manual_seed(5)), 256)
     want = select_levels(steppers, val)
     out, err = call_student(select, steppers, val)
@@ -169,80 +325,3 @@ def check_two_pass_selection(select: Callable) -> bool:
                    f"got {got} on a planted six-level case; pass 1 scores steppers[0..u] for every u and "
                    "keeps the best u; pass 2 scores steppers[l..u] for every l <= u and keeps the best l "
                    "(validation MSE of the forecast)")
-
-
-# ============================================================================================
-# Chapter 3 (nonlinear benchmarks), 4 (hybrids), 9 (L-HiTS): measured speed-ups
-# ============================================================================================
-
-
-
-
-def check_speedup(answer: float, slow, fast: Callable[[], object] | None = None) -> bool:
-    """Exercise (Ch. 3, 4): the speed-up ``answer`` of a fast computation over a slow one.
-
-    ``slow`` is either a :class:`~hitslite.multiscale.LevelComparison` (Ch. 3: the finest coupled level
-    alone over the multiscale forecast, read from the comparison), or, with ``fast``, the two computations
-    as functions without arguments (Ch. 4): the check runs them, checks that they forecast the same states
-    over the same horizon and that ``answer`` is a positive ratio. It does not time them: wall times
-    depend on the machine and its load.
-    """
-    return judge_timing("speed-up", answer, slow, fast)
-
-
-def check_error_horizon(answer: float, t, curve, threshold: float = 1.0) -> bool:
-    """Exercise (Ch. 3): the first time at which the per-step MSE ``curve [T]`` (times ``t [T]``) reaches
-    ``threshold`` (``inf`` if it never does)."""
-    curve, t = as_tensor(curve), as_tensor(t)
-    above = (curve >= threshold).nonzero()
-    want = float(t[above[0, 0]]) if len(above) else math.inf
-    return report(close(answer, want, 1e-9), "error horizon", f"got {shown(answer)}; find the first index "
-                   f"where the per-step MSE is at least {threshold:g} and read the time there (inf if it "
-                   "never is)")
-
-
-# ============================================================================================
-# Chapter 5 (noise)
-# ============================================================================================
-def check_noise_std(answer, component_std, level: float, interpretation: str = "std") -> bool:
-    """Exercise (Ch. 5): the noise standard deviation per component for a noise ``level`` given as a
-    fraction of each component's standard deviation (``"std"``) or of its variance (``"variance"``)."""
-    if interpretation not in ("std", "variance"):
-        raise ValueError(f"interpretation must be 'std' or 'variance', got {interpretation!r}")
-    std, got, q = as_tensor(component_std), as_tensor(answer), float(level)
-    want = q * std if interpretation == "std" else math.sqrt(q) * std
-    ok = got is not None and got.shape == want.shape and bool(torch.allclose(got, want, rtol=1e-6))
-    hint = ("a fraction q of each component's standard deviation: scale the per-component stds by q"
-            if interpretation == "std" else
-            "noise with a fraction q of the variance has variance q * std^2: take its square root")
-    return report(ok, f"noise std ({interpretation})", f"got {shown(answer)}; one value per component, "
-                   f"shaped like the stds; {hint}")
-
-
-# ============================================================================================
-# Chapter 6 (sequence generation)
-# ============================================================================================
-def check_lstm_hidden(hidden: int, dim: int, target: int) -> bool:
-    """Exercise (Ch. 6): the LSTM width whose Table 3 count is closest to ``target`` for states of ``dim``
-    (reference: :func:`hitslite.baselines.match_hidden`)."""
-    from ..baselines import match_hidden, table3_count
-
-    got = as_integer(hidden)
-    if got is None or got < 1:
-        return not_a_number("LSTM width", hidden, "a positive whole number")
-    want = match_hidden("LSTM", int(target), int(dim))
-    return report(got == want, "LSTM width",
-                   f"got {got} ({table3_count('LSTM', int(dim), got)} parameters, target {target}); an LSTM "
-                   "layer has 4 H (D + H) weights and 8 H biases, the read-out H D + D: solve the quadratic "
-                   "in H and compare the counts of the integers on either side")
-
-
-def check_spectral_radius(matrix, rho: float) -> bool:
-    """Exercise (Ch. 6): square ``matrix`` (tensor or array) has spectral radius ``rho`` (to 1e-4)."""
-    m, rho = as_tensor(matrix), float(rho)
-    if m is None or m.ndim != 2 or m.shape[0] != m.shape[1]:
-        return report(False, "spectral radius", f"expected a square matrix, got {shown(matrix)}")
-    radius = float(torch.linalg.eigvals(m).abs().max())
-    return report(abs(radius - rho) <= 1e-4 * rho, "spectral radius",
-                   f"the largest |eigenvalue| of your matrix is {radius:.6g}; divide by the current spectral "
-                   "radius (not the largest entry or the 2-norm) and multiply by the target")

@@ -4,55 +4,103 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
-from .common import as_number, as_tensor, call_student, close, report, shown
+from .common import (
+    as_tensor,
+    call_student,
+    close,
+    mismatch,
+    output_array,
+    report,
+    seeded,
+    shown,
+)
 
 __all__ = [
-    "check_mnad", "check_warmup_ratio", "check_led_flop_ratio", "check_schedule_speedup",
-    "check_solver_phase_nad", "check_saturation_nad", "check_particle_moments", "check_self_similar_wd",
-    "check_multiscale_speedup", "check_permutation_invariance"
+    "check_nad", "check_led_forecast", "check_schedule_speedup", "check_alternation",
+    "check_saturation_nad", "check_particle_moments", "check_self_similar_wd", "check_set_encoder",
 ]
 
 
 # ============================================================================================
 # Part III, Chapters 10-11 (LED on FHN and KS)
 # ============================================================================================
-def check_mnad(answer: float, pred, truth, channel: int) -> bool:
-    """Exercise (Ch. 10): the MNAD (LED SI eqs. 22-23) of one channel of ``pred [B, T, C, n]``."""
-    from ..metrics import mnad
-
-    want = float(mnad(as_tensor(pred), as_tensor(truth), channel_axis=2)[channel])
-    return report(close(answer, want, 1e-6), "MNAD", f"got {shown(answer)}; divide |y - y_hat| by the "
-                   "range (max - min) of the TRUE field over all space and time, average over space, then "
-                   "over time")
-
-
-def check_warmup_ratio(answer: float, led, states, warm_up: int, steps: int = 50) -> bool:
-    """Exercise (Ch. 10): mean activator NAD over ``steps`` steps after a one-state warm-up divided by
-    the same after a ``warm_up``-state warm-up (trajectories ``states [B, T, 2, n]``)."""
+def check_nad(nad_fn: Callable) -> bool:
+    """Exercise (Ch. 10): ``nad_fn(pred, truth) -> [B, T]``, the NAD (LED SI eq. 22) of one channel's
+    fields ``[B, T, n]``. Judged against :func:`hitslite.metrics.nad` on fields the check draws, whose
+    trajectories have different ranges (and whose forecasts have ranges of their own)."""
     from ..metrics import nad
 
-    states = states if isinstance(states, torch.Tensor) else torch.as_tensor(np.asarray(states))
-    with torch.no_grad():
-        truth = states[:, warm_up - 1: warm_up + steps]
-        short = led.forecast(states[:, warm_up - 1: warm_up], steps).x
-        full = led.forecast(states[:, :warm_up], steps).x
-    want = float(nad(short, truth, channel_axis=2)[..., 0].mean()
-                 / nad(full, truth, channel_axis=2)[..., 0].mean())
-    return report(close(answer, want, 1e-3), "warm-up ratio", f"got {shown(answer)}; forecast {steps} "
-                   f"steps after warm-ups of 1 and {warm_up} states, NAD of channel 0 against the truth from "
-                   "the last warm-up state on, mean over time, short / full")
+    name = "NAD"
+    if not callable(nad_fn):
+        return report(False, name, f"pass your function nad(pred, truth), not {shown(nad_fn)}: the check "
+                       "runs it on fields of its own")
+    gen = torch.Generator().manual_seed(22)
+    for b, t, n in ((3, 7, 9), (2, 12, 5)):
+        scale = torch.logspace(-1, 1, b, dtype=torch.float64)[:, None, None]
+        truth = scale * (torch.randn(b, t, n, generator=gen, dtype=torch.float64)
+                         + torch.linspace(0, 2, t, dtype=torch.float64)[:, None])
+        pred = 1.5 * truth + 0.3 * scale * torch.randn(b, t, n, generator=gen, dtype=torch.float64)
+        want = nad(pred, truth)
+        out, err = call_student(nad_fn, pred.clone(), truth.clone())
+        case = f"{b} trajectories of {t} steps on {n} nodes"
+        if err:
+            return report(False, name, f"for {case} your function raised {err}")
+        wrong = mismatch(output_array(out), want, rtol=1e-8, atol=1e-12)
+        if wrong:
+            return report(False, name, f"for {case} your NAD has {wrong}: one value per trajectory and "
+                           "time; |y - y_hat| averaged over the nodes, divided by the range (max - min) of "
+                           "the TRUE field of that trajectory over all nodes AND all times (not per time "
+                           "step, not over the whole batch, not the forecast's range)")
+    return report(True, name, "")
 
 
-def check_led_flop_ratio(answer: float, latent_dim: int, hidden: int = 32) -> bool:
-    """Exercise (Ch. 10): operations of 200 LB steps (2 x 3 x 101 populations, ~10 each) over one
-    LSTM step (4 H (d_z + H) + H d_z multiply-adds)."""
-    want = (200 * 2 * 3 * 101 * 10) / (4 * hidden * (latent_dim + hidden) + hidden * latent_dim)
-    return report(close(answer, want, 0.05), "operation ratio", f"got {shown(answer)}; count the lattice-"
-                   "Boltzmann operations per time unit (steps x channels x populations x nodes x ~10) and "
-                   "the LSTM's (gates and read-out), with d_z your latent size, and divide LB by LSTM")
+def _small_led(seed: int, cell: str, state_shape: tuple[int, ...], latent_dim: int = 3):
+    """A small random float64 LED (autoencoder and recurrent cell) with a non-trivial latent scaling."""
+    from ..led import LED
+    from ..nets import Autoencoder
+    from ..neural import RecurrentStepper
+
+    def build():
+        ae = Autoencoder(state_shape, latent_dim, hidden=(8,)).double()
+        rnn = RecurrentStepper(latent_dim, hidden=6, cell=cell, dt=1.0).double()
+        with torch.no_grad():
+            rnn.fit_scaling(ae.encode(torch.randn(64, *state_shape, dtype=torch.float64)))
+        return LED(ae, rnn, ae)
+
+    return seeded(seed, build)
+
+
+def check_led_forecast(led_forecast: Callable) -> bool:
+    """Exercise (Ch. 10): ``led_forecast(led, x_warm [B, W, *S], n_steps) -> [B, n_steps + 1, *S]``: encode
+    the warm-up states, teacher-force ``led.propagator`` on all but the last, then propagate ``n_steps``
+    latent steps from the last and decode (index 0 is ``decode(z_0)``). Judged against
+    :meth:`hitslite.led.LED.forecast` on small random LEDs (an LSTM and a GRU) the check draws, with a
+    warm-up of several states and one of a single state."""
+    name = "LED forecast"
+    if not callable(led_forecast):
+        return report(False, name, f"pass your function led_forecast(led, x_warm, n_steps), not "
+                       f"{shown(led_forecast)}: the check runs it on models of its own")
+    gen = torch.Generator().manual_seed(23)
+    for seed, (cell, shape, warm, n_steps, batch) in enumerate((("lstm", (2, 4), 5, 7, 3),
+                                                                ("gru", (6,), 1, 4, 2))):
+        led = _small_led(30 + seed, cell, shape)
+        x_warm = torch.randn(batch, warm, *shape, generator=gen, dtype=torch.float64)
+        with torch.no_grad():
+            want = led.forecast(x_warm, n_steps).x
+            out, err = call_student(led_forecast, led, x_warm.clone(), n_steps)
+        states = "states" if warm > 1 else "state"
+        case = f"an {cell.upper()} with a warm-up of {warm} {states} and {n_steps} steps"
+        if err:
+            return report(False, name, f"for {case} your function raised {err}")
+        wrong = mismatch(output_array(out), want, rtol=1e-6, atol=1e-9)
+        if wrong:
+            return report(False, name, f"for {case} your forecast has {wrong}: the cell is teacher-forced on "
+                           "z_{-W+1} .. z_{-1} (all warm-up states but the last; none when W = 1), then runs "
+                           "freely from z_0 with that carry; return decode of z_0, z_1, .., z_n "
+                           "([B, n + 1, *S])")
+    return report(True, name, "")
 
 
 def _judge_speedup_formula(name: str, answer, rho, latent_speedup) -> bool:
@@ -82,24 +130,6 @@ def check_schedule_speedup(answer, rho: float | None = None, latent_speedup: flo
     return _judge_speedup_formula("schedule speed-up", answer, rho, latent_speedup)
 
 
-def check_solver_phase_nad(answer: float, pred, truth, *, T_m: int, T_mu: int) -> bool:
-    """Exercise (Ch. 11): mean activator NAD over the solver's steps of a schedule (macro first)."""
-    from ..metrics import nad
-
-    pred, truth = as_tensor(pred), as_tensor(truth)
-    n = pred.shape[1]
-    mask = torch.zeros(n, dtype=torch.bool)
-    pos = 0
-    while pos < n - 1:
-        pos += T_m
-        mask[pos + 1: min(pos + T_mu, n - 1) + 1] = True
-        pos += T_mu
-    want = float(nad(pred, truth, channel_axis=2)[..., 0].mean(0)[mask].mean())
-    return report(close(answer, want, 0.05), "NAD on solver steps", f"got {shown(answer)}; average the "
-                   "activator NAD (mean over starts) over the steps the solver computed (micro_mask is "
-                   "True), not over the hand-over states or the latent phases")
-
-
 def check_saturation_nad(answer: float, truth) -> bool:
     """Exercise (Ch. 11): NAD between true trajectories i and i+1 (cyclically), mean over all."""
     from ..metrics import nad
@@ -108,6 +138,85 @@ def check_saturation_nad(answer: float, truth) -> bool:
     want = float(nad(torch.roll(truth, 1, dims=0), truth).mean())
     return report(close(answer, want, 1e-3), "saturation NAD", f"got {shown(answer)}; compare each true "
                    "trajectory with another one (torch.roll over the batch) with nad(), mean over everything")
+
+
+def alternation_variant(led, solver, x_warm, n_steps, T_m, T_mu, feed):
+    """LED's alternation written out, with the teacher forcing of the solver phases as ``feed``:
+    ``"none"`` or ``"new"`` (the solver's new states only) — the two usual slips, named in the hints."""
+    with torch.no_grad():
+        z, carry = led.warm_up(x_warm)
+        out, pos = [led.decode(z)], 0
+        while pos < n_steps:
+            for _ in range(min(T_m, n_steps - pos)):
+                z, carry = led.propagator.step(z, carry)
+                out.append(led.decode(z))
+                pos += 1
+            if pos >= n_steps:
+                break
+            x, states = led.decode(z).to(x_warm.dtype), []
+            for _ in range(min(T_mu, n_steps - pos)):
+                x = solver(x)
+                states.append(x)
+            zs = led.encode(torch.stack(states, dim=1))
+            if feed == "new":
+                _, carry = led.propagator.teacher_forced(zs, carry, return_carry=True)
+            out += states
+            pos += len(states)
+            z = zs[:, -1]
+        return torch.stack(out, dim=1)
+
+
+def check_alternation(alternate: Callable) -> bool:
+    """Exercise (Ch. 11): ``alternate(led, solver, x_warm, n_steps, T_m, T_mu) -> [B, n_steps + 1, *S]``
+    is LED's multiscale forecast (SI 6.6) with a carry-free ``solver`` (one coarse step, ``x -> x_next``):
+    after the warm-up, ``T_m`` latent steps, then ``T_mu`` solver steps from the decoded state whose
+    encodings are fed to the cell, and so on. Judged against :meth:`hitslite.led.LED.multiscale_forecast`
+    on small random LEDs and a cheap nonlinear solver the check draws, with horizons that end inside a
+    phase."""
+    from ..steppers import Stepper
+
+    class CheapSolver(Stepper):
+        def __init__(self):
+            super().__init__()
+            self.dt = 1.0
+
+        def forward(self, x):
+            return 0.8 * x + 0.3 * torch.tanh(x.flatten(1).roll(1, dims=-1).reshape(x.shape))
+
+    name = "multiscale alternation"
+    if not callable(alternate):
+        return report(False, name, f"pass your function alternate(led, solver, x_warm, n_steps, T_m, T_mu), "
+                       f"not {shown(alternate)}: the check runs it on models of its own")
+    solver = CheapSolver()
+    gen = torch.Generator().manual_seed(24)
+    for seed, (cell, shape, T_m, T_mu, n_steps) in enumerate((("lstm", (2, 4), 3, 2, 12),
+                                                              ("gru", (5,), 4, 3, 9),
+                                                              ("lstm", (5,), 2, 4, 7))):
+        led = _small_led(40 + seed, cell, shape)
+        x_warm = torch.randn(2, 4, *shape, generator=gen, dtype=torch.float64)
+        with torch.no_grad():
+            want = led.multiscale_forecast(x_warm, n_steps, solver, macro_steps=T_m, micro_steps=T_mu).x
+            out, err = call_student(alternate, led, solver, x_warm.clone(), n_steps, T_m, T_mu)
+        case = f"T_m = {T_m}, T_mu = {T_mu} over {n_steps} steps"
+        if err:
+            return report(False, name, f"for {case} your function raised {err}")
+        got = output_array(out)
+        wrong = mismatch(got, want, rtol=1e-6, atol=1e-9)
+        if wrong is None:
+            continue
+        hint = ("latent phase first; states of a latent phase are decoded latents, states of a solver phase "
+                "the solver's own; each solver phase starts from the decoded last latent state, and the next "
+                "latent phase from the encoding of the solver's last state")
+        if got is not None and got.shape == want.shape:
+            for feed, slip in (("none", "the solver's states never reach the cell: teacher-force it on them"),
+                               ("new", "the cell must see each state once, in order: the hand-over state "
+                                       "(the last latent) and then the solver's states except the last, "
+                                       "which starts the next latent phase")):
+                if torch.allclose(got, alternation_variant(led, solver, x_warm, n_steps, T_m, T_mu, feed),
+                                  rtol=1e-6, atol=1e-9):
+                    hint = slip
+        return report(False, name, f"for {case} your forecast has {wrong}: {hint}")
+    return report(True, name, "")
 
 
 # ============================================================================================
@@ -136,52 +245,45 @@ def check_self_similar_wd(answer: float, truth_a, truth_b, runs: int) -> bool:
                    "WD of the two samples")
 
 
-def check_multiscale_speedup(answer, s_latent: float | None = None, rho: float | None = None) -> bool:
-    """Exercise (Ch. 12): speed-up of alternating rho latent units per solver unit, ignoring encode/decode:
-    your value for ``s_latent`` and ``rho``, or your formula ``S(rho, s_latent)`` (judged on drawn pairs)."""
-    return _judge_speedup_formula("multiscale speed-up", answer, rho, s_latent)
+def check_set_encoder(encode_set: Callable) -> bool:
+    """Exercise (Ch. 12): ``encode_set(phi, g, x [..., N, d]) -> z [..., d_z]`` is LED's permutation-invariant
+    encoder (SI 6.3) on the box ``[-1/2, 1/2]^d``: scale each particle into ``[0, 1]^d``, apply ``phi`` to
+    each, average over the particles, apply ``g``. Judged on fixed random weights against
+    :class:`hitslite.nets.PermutationInvariantEncoder` on configurations the check draws (different N and
+    leading axes), and for invariance under a random reordering of the particles."""
+    from ..nets import PermutationInvariantEncoder
 
-
-def check_permutation_invariance(reversal_gap: Callable, model, configurations) -> bool:
-    """Exercise (Ch. 12): ``reversal_gap(encode, x [..., N, d]) -> float`` is the largest
-    ``|encode(x) - encode(x with the particle order reversed)|``.
-
-    Judged twice: on ``model`` (an object with ``encode``, or a callable) and ``configurations`` it must be
-    round-off (the encoder is permutation invariant), and on an order-dependent probe encoder and
-    configurations drawn here it must equal the check's own value (so a function that returns 0, or flips
-    the time or coordinate axis, fails).
-    """
-    name = "permutation invariance"
-    if not callable(reversal_gap):
-        return report(False, name, f"pass your function reversal_gap(encode, x), not "
-                       f"{shown(reversal_gap)}: the check runs it on an encoder that is not permutation "
-                       "invariant too")
-    encode = model.encode if hasattr(model, "encode") else model
-    x = configurations
-    if not isinstance(x, torch.Tensor):
-        x = torch.as_tensor(np.asarray(x))
-    with torch.no_grad():
-        scale = float(encode(x).abs().max())
-        out, err = call_student(reversal_gap, encode, x)
-    if err:
-        return report(False, name, f"reversal_gap on the model raised {err}")
-    gap = as_number(out)
-    if gap is None or not (0 <= gap <= 1e-4 * max(1.0, scale)):
-        return report(False, name, f"on the model your gap is {shown(out)}, far above round-off: reverse "
-                       "the particles (dimension -2), not the time or the coordinates, and take max "
-                       "|difference|")
-
-    gen = torch.Generator().manual_seed(7)
-    probe_x = torch.rand(5, 40, 3, generator=gen, dtype=torch.float64) - 0.5
-    weights = torch.linspace(1.0, 2.0, 40, dtype=torch.float64)[:, None]
-
-    def ordered_encode(c):  # a weighted sum over particles: depends on their order
-        return (weights * c).sum(dim=-2)
-
-    want = float((ordered_encode(probe_x) - ordered_encode(probe_x.flip(dims=[-2]))).abs().max())
-    out, err = call_student(reversal_gap, ordered_encode, probe_x.clone())
-    if err:
-        return report(False, name, f"reversal_gap on an order-dependent encoder raised {err}")
-    return report(close(out, want, 1e-6), name, "on an encoder that weights particles by position your "
-                   "function gives the wrong gap: encode x and x.flip(dims=[-2]) (the particle axis), and "
-                   "return the largest absolute difference of the two latent states")
+    name = "set encoder"
+    if not callable(encode_set):
+        return report(False, name, f"pass your function encode_set(phi, g, x), not {shown(encode_set)}: the "
+                       "check runs it on an encoder of its own")
+    gen = torch.Generator().manual_seed(25)
+    for seed, (d, dz, shape) in enumerate(((3, 4, (5, 40)), (1, 2, (2, 3, 17)))):
+        enc = seeded(50 + seed, lambda d=d, dz=dz: PermutationInvariantEncoder(d, dz, feature_dim=6, width=8,
+                                                                              layers=2).double())
+        x = torch.rand(*shape, d, generator=gen, dtype=torch.float64) - 0.5
+        x[..., 0, :] = 0.45  # one particle in every configuration sits near a wall
+        case = f"configurations {tuple(x.shape)}"
+        with torch.no_grad():
+            want = enc(x)
+            out, err = call_student(encode_set, enc.phi, enc.g, x.clone())
+        if err:
+            return report(False, name, f"for {case} your function raised {err}")
+        got = output_array(out)
+        wrong = mismatch(got, want, rtol=1e-6, atol=1e-9)
+        if wrong:
+            hint = "z = g(mean over the particles (axis -2) of phi(x + 1/2))"
+            if got is not None and got.shape == want.shape:
+                with torch.no_grad():
+                    if torch.allclose(got, enc.g(enc.phi(x + 0.5).sum(dim=-2)), rtol=1e-6, atol=1e-9):
+                        hint = "average the features over the particles, do not add them (N would change z)"
+                    elif torch.allclose(got, enc.g(enc.phi(x).mean(dim=-2)), rtol=1e-6, atol=1e-9):
+                        hint = "map the box [-1/2, 1/2]^d onto [0, 1]^d before phi"
+            return report(False, name, f"for {case} your latent states have {wrong}: {hint}")
+        perm = torch.randperm(x.shape[-2], generator=gen)
+        with torch.no_grad():
+            out2, err = call_student(encode_set, enc.phi, enc.g, x[..., perm, :].clone())
+        if err or mismatch(output_array(out2), want, rtol=1e-6, atol=1e-9):
+            return report(False, name, f"for {case} with the particles reordered your latent states change: "
+                           "pool over the particle axis (-2) with a symmetric operation")
+    return report(True, name, "")
