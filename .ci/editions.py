@@ -83,11 +83,15 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import hashlib
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -607,16 +611,25 @@ def smoke_notebook(path: Path, cwd: Path = BOOK, timeout: float = 900) -> tuple[
 
     stub = first_stub(nbformat.read(path, as_version=4))
     start = time.perf_counter()
-    # a child process per notebook, so that a wall-clock limit can stop it whatever the kernel does
-    # (the kernel exits with its parent)
-    try:
-        done = subprocess.run([sys.executable, __file__, "_execute", str(path), str(cwd), str(timeout)],
-                              capture_output=True, text=True, timeout=timeout + 60)
-        lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
-        result = json.loads(lines[-1].removeprefix("RESULT ")) if lines else {
-            "status": "error", "cell": None, "ename": "runner", "evalue": done.stderr[-2000:]}
-    except subprocess.TimeoutExpired:
-        result = {"status": "timeout", "cell": None}
+    # A child process per notebook, in a session of its own, so that a wall-clock limit can stop it
+    # whatever the kernel does. Its output goes to a file, not a pipe: a pipe is only closed when every
+    # process holding it exits, and a kernel still shutting down would hold the runner until the timeout.
+    with tempfile.TemporaryFile("w+") as out:
+        child = subprocess.Popen([sys.executable, __file__, "_execute", str(path), str(cwd), str(timeout)],
+                                 stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        try:
+            child.wait(timeout=timeout + 60)
+            out.seek(0)
+            text = out.read()
+            lines = [x for x in text.splitlines() if x.startswith("RESULT ")]
+            result = json.loads(lines[-1].removeprefix("RESULT ")) if lines else {
+                "status": "error", "cell": None, "ename": "runner", "evalue": text[-2000:]}
+        except subprocess.TimeoutExpired:
+            result = {"status": "timeout", "cell": None}
+        finally:  # the child, and a kernel it may have left behind
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
     seconds = time.perf_counter() - start
     where = f"{path.name} ({seconds:.0f} s)"
     if result["status"] == "timeout":
