@@ -33,8 +33,9 @@ LED (Vlachas et al., SI Sec. 6.1–6.4) adds the networks of its coarse-graining
   :func:`particle_autoencoder_loss` are its negative log-likelihood losses for
   :func:`~hitslite.train.fit`.
 
-One module per family: :mod:`.coordinates` (L-HiTS), :mod:`.led` (LED fields), :mod:`.particles` (LED
-particles), the shared parts in :mod:`.common`; every name is importable from ``hitslite.nets``.
+One module per family: :mod:`hitslite.nets.coordinates` (L-HiTS), :mod:`hitslite.nets.led` (LED fields),
+:mod:`hitslite.nets.particles` (LED particles), the shared parts in :mod:`hitslite.nets.common`; every
+name is importable from ``hitslite.nets``.
 """
 
 from .common import ResidualMLP

@@ -326,12 +326,14 @@ def _read_selection(name: str, manifest: dict, folder: Path) -> Selection:
 #: As for KS (below), the recipe departs from the paper's data in one way and from its training in two;
 #: ``python -m hitslite.bench led_ablation`` undoes each in turn on validation forecasts (Chapter 10
 #: prints it):
+#:
 #: * data: the paper's three training ICs (seed 0) plus ICs 0-2 of seeds 1-4 of the same family (15
 #:   trajectories of 451 steps); the autoencoders see every 5th snapshot (1365, the paper's 1353);
 #: * the cell's inputs get 2 % Gaussian noise while it trains;
 #: * windows of 100 steps, 64 per trajectory, batch 64, 800 epochs (12000 steps) with a cosine learning
 #:   rate instead of early stopping on the one-step validation loss, which flattens long before the
 #:   free-running forecast stops improving.
+#:
 LED_FHN_CONFIG = {
     "system": "fhn",
     "state_shape": [2, 101],
@@ -367,10 +369,12 @@ register_entry(ZooEntry(
 #: LED KS: SI 8.4 / Table 8 (AE 5 x 50 residual tanh, N(0,1) scaling, 10 % noise; GRU 200).
 #: Two departures from the paper; ``python -m hitslite.bench led_ablation`` undoes each in turn on validation
 #: data (Chapter 11 prints it):
+#:
 #: * data: the cell trains on 16 attractor trajectories of 5000 samples, not one (on one, our GRU memorised
 #:   it). The autoencoder still sees 5000 snapshots (every 16th of each trajectory), the paper's count;
 #: * the cell's inputs get 2 % Gaussian noise while it trains (``input_noise``): without it the increment
 #:   (``residual``) read-out drifted off the attractor in long free runs.
+#:
 #: Windows of 100 steps (BPTT over the whole window, Table 8: 125 of 1000), batch 64, 256 windows per
 #: trajectory. Two variants, each an autoencoder (same config and seed) plus a cell with one of the two
 #: read-outs: the increment form and the reference code's bounded direct prediction. The committed
