@@ -10,7 +10,8 @@ import torch
 
 from .data import Trajectory
 
-__all__ = ["plot_step_errors", "plot_phase_portrait", "plot_schedule", "step_colors"]
+__all__ = ["plot_step_errors", "plot_phase_portrait", "plot_schedule", "step_colors", "plot_spacetime",
+           "plot_spacetime_rows"]
 
 
 def step_colors(n: int):
@@ -80,3 +81,36 @@ def plot_schedule(hierarchy, n_steps: int, *, dt: float | None = None, ax=None):
     ax.set_xlabel("output step index")
     ax.set_xlim(-1, n_steps * 1.4)
     return ax
+
+
+def plot_spacetime(ax, traj: Trajectory, length: float, title: str, cmap: str = "RdBu_r", index: int = 0):
+    """The field of trajectory ``index`` of ``traj`` (``x [B, T, n]``) as a space-time image: time along
+    the horizontal axis, the periodic domain ``[0, length]`` up (used in Ch. 7)."""
+    x = _np(traj.x[index])
+    ax.imshow(x.T, origin="lower", aspect="auto", cmap=cmap,
+              extent=[float(traj.t[0]), float(traj.t[-1]), 0, length])
+    ax.set_xlabel("t")
+    ax.set_ylabel("x")
+    ax.set_title(title)
+    return ax
+
+
+def plot_spacetime_rows(panels, titles, extent, nrows: int = 1):
+    """Rows of (truth, prediction, |error|) space-time images, truth and prediction on one colour scale
+    (used in Ch. 9). ``panels`` holds ``(truth [T, n], prediction [T, n])`` per row, ``titles`` three
+    titles per row, ``extent`` the images' ``[t0, t1, x0, x1]``. Returns the figure."""
+    fig, axes = plt.subplots(nrows, 3, figsize=(12, 2.8 * nrows), squeeze=False)
+    for row, (truth, prediction) in enumerate(panels):
+        truth, prediction = torch.as_tensor(truth), torch.as_tensor(prediction)
+        err = (prediction - truth).abs()
+        lim = float(truth.abs().max())
+        for ax, img, cmap, kw in zip(axes[row], (truth, prediction, err), ("RdBu_r", "RdBu_r", "magma"),
+                                     ({"vmin": -lim, "vmax": lim}, {"vmin": -lim, "vmax": lim}, {})):
+            im = ax.imshow(_np(img).T, aspect="auto", origin="lower", cmap=cmap, extent=extent, **kw)
+            fig.colorbar(im, ax=ax, fraction=0.04)
+        for ax, title in zip(axes[row], titles[row]):
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("time")
+        axes[row][0].set_ylabel("node")
+    fig.tight_layout()
+    return fig
