@@ -9,28 +9,13 @@ the usual slips: an off-by-one window, a forgotten normalisation, a wrong axis.
 import numpy as np
 import pytest
 import torch
+from checkcases import assert_hidden, number_types
 
 import hitslite as hl
 from hitslite import checks, recipes
 from hitslite.checks.part3 import alternation_variant
 from hitslite.metrics import analogue_error, moments, nad, wasserstein
 from hitslite.nets import reconstruction_loss
-
-
-def number_types(x):
-    """The same number as a Python float, a numpy scalar and a 0-d tensor."""
-    return [float(x), np.float64(x), torch.tensor(float(x), dtype=torch.float64)]
-
-
-def assert_hidden(capsys, want):
-    """The last check failed and its output does not contain the expected value in any usual format."""
-    out = capsys.readouterr().out
-    assert "NOT YET" in out
-    shown = {f"{want:.{p}g}" for p in range(3, 7)} | {repr(want), repr(float(want))}
-    if abs(want) >= 100:
-        shown.add(f"{want:.0f}")
-    for text in shown:
-        assert text not in out, f"the failure message gives away the expected value {text}: {out}"
 
 
 def failed(capsys, *words):
