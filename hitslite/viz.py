@@ -96,7 +96,7 @@ def plot_spacetime(ax, traj: Trajectory, length: float, title: str, cmap: str = 
 
 
 def plot_spacetime_rows(panels, titles, extent, nrows: int = 1):
-    """Rows of (truth, prediction, |error|) space-time images, truth and prediction on one colour scale
+    """Rows of (truth, prediction, ``|error|``) space-time images, truth and prediction on one colour scale
     (used in Ch. 9). ``panels`` holds ``(truth [T, n], prediction [T, n])`` per row, ``titles`` three
     titles per row, ``extent`` the images' ``[t0, t1, x0, x1]``. Returns the figure."""
     fig, axes = plt.subplots(nrows, 3, figsize=(12, 2.8 * nrows), squeeze=False)
