@@ -33,6 +33,13 @@ machine, written to ``benchmarks/results/budget.json``.
 input noise) undone in turn, on validation data, written to ``benchmarks/results/led_ablation.json``
 (about 15 CPU minutes, most of it the two KS propagators).
 
+``perf``: cost curves (Part IV): on the five HiTS systems, test error against wall time of the neural
+hierarchy, the hybrids, RK4 at several steps and scipy's DOP853 at several tolerances, and which wins at
+each accuracy; ``Hierarchy.forecast``'s throughput as a fraction of the measured matmul peak (widths
+128-1024, batches 1-1e4); its peak memory with and without ``chunk_size``; LED's speed-up on KS against
+ETDRK4 at the largest step as accurate as LED; the L-HiTS time split. Written to
+``benchmarks/results/perf.json`` (about ten CPU minutes).
+
 Every subcommand runs on ``--device`` (``solvers``: every device listed, default the CPU and CUDA when
 present; the others: one device, default the CPU) and writes strict JSON
 (:func:`~hitslite.experiments.write_record`: a non-finite number, such as the error of a diverged
@@ -69,7 +76,7 @@ def main(argv=None) -> None:
     """Run the benchmark ``argv`` names (default: the command line), print its table, write its record."""
     parser = argparse.ArgumentParser(prog="python -m hitslite.bench", description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["solvers", "ks_dt", "lhits", "hits", "led", "led_ablation",
-                                         "budget"])
+                                         "budget", "perf"])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8, 64, 512])
     parser.add_argument("--device", nargs="+", default=None,
                         help="solvers: every device listed (default: cpu, and cuda when present); every "
@@ -110,6 +117,8 @@ def main(argv=None) -> None:
                                        device=device)
     elif args.what == "led_ablation":
         record = experiments.bench_led_ablation(systems=tuple(args.systems), device=device)
+    elif args.what == "perf":
+        record = experiments.bench_perf(device=device)
     elif args.what == "budget":
         record = experiments.bench_hits_budget(device=device)
     else:

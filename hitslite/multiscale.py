@@ -24,8 +24,8 @@ from . import timing, validate
 from .steppers import RK4, ForecastDivergedError, Stepper, assert_finite, check_state, forecast
 from .trajectory import Trajectory, interpolate_gaps
 
-__all__ = ["Hierarchy", "ScheduleStage", "select_levels", "LevelSelection", "compare_levels",
-           "LevelComparison", "compare_hybrids"]
+__all__ = ["Hierarchy", "ScheduleStage", "chunk_size_for", "select_levels", "LevelSelection",
+           "compare_levels", "LevelComparison", "compare_hybrids"]
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ class Hierarchy(nn.Module):
         return {"calls": sum(s.calls for s in stages), "evaluations": sum(s.evaluations for s in stages)}
 
     def forecast(self, x0: torch.Tensor, n_steps: int, *, dt: float | None = None,
-                 check_finite: bool = True) -> Trajectory:
+                 check_finite: bool = True, chunk_size: int | None = None) -> Trajectory:
         """Algorithm 1 from ``x0 [B, *S]`` over ``n_steps`` output steps of size ``dt``.
 
         Returns a Trajectory with ``x [B, n_steps + 1, *S]``, ``meta['known']``, a bool
@@ -140,12 +140,23 @@ class Hierarchy(nn.Module):
         on NaN/Inf unless ``check_finite=False``. The signature of
         :meth:`Stepper.forecast <hitslite.steppers.Stepper.forecast>`: :func:`~hitslite.steppers.forecast`
         runs either.
+
+        Memory. A fine level steps every state known so far in one batched call, so one call holds
+        the activations of ``B x (states so far)`` inputs: for a ResNet of width ``w`` that is about
+        ``B x n_steps x w`` numbers, far more than the output's ``B x n_steps x D``. ``chunk_size``
+        (a positive int) caps the inputs of any one stepper call; the states are then stepped in
+        consecutive chunks, which changes nothing but the peak memory (each state is stepped on its
+        own: the results equal the unchunked ones up to the floating-point summation order of the
+        matrix products, which may depend on the batch size). Under autograd the activations of
+        every chunk are kept for the backward pass, so chunking saves memory only without gradients.
+        :func:`chunk_size_for` picks the chunk for a memory budget.
         """
         if not isinstance(x0, torch.Tensor) or x0.ndim < 2:
             raise ValueError(f"x0 must be a tensor of shape [batch, *state], got "
                              f"{tuple(x0.shape) if isinstance(x0, torch.Tensor) else type(x0).__name__}")
         check_state(x0, name="x0")
         h = self.dt if dt is None else validate.positive_float("dt", dt)
+        chunk = None if chunk_size is None else validate.positive_int("chunk_size", chunk_size)
         stages = self.schedule(n_steps, h)
         B, S = x0.shape[0], x0.shape[1:]
         n_ext = stages[0].n_substeps * stages[0].stride  # the coarsest level covers [0, n_ext] ⊇ [0, n_steps]
@@ -160,7 +171,7 @@ class Hierarchy(nn.Module):
             new = []
             count = states.shape[1]
             for m in range(1, st.n_substeps + 1):
-                cur = self.levels[st.level](cur)
+                cur = _step_in_chunks(self.levels[st.level], cur, chunk)
                 targets = sources + m * st.stride
                 keep = (targets <= n_ext) & (position[targets.clamp(max=n_ext)] < 0)
                 n_new = int(keep.sum())
@@ -177,6 +188,39 @@ class Hierarchy(nn.Module):
         known = position[: n_steps + 1] >= 0
         return Trajectory(t=t, x=x, dt=h, meta={"source": "Hierarchy.forecast", "dts": self.dts,
                                                   "known": known})
+
+
+def _step_in_chunks(stepper: Stepper, x: torch.Tensor, chunk: int | None) -> torch.Tensor:
+    """One step of every row of ``x``, at most ``chunk`` rows per call (``None``: one call)."""
+    if chunk is None or x.shape[0] <= chunk:
+        return stepper(x)
+    return torch.cat([stepper(part) for part in torch.split(x, chunk)])
+
+
+def chunk_size_for(hierarchy: Hierarchy, memory_bytes: float, *, dtype: torch.dtype = torch.float32) -> int:
+    """The largest ``chunk_size`` for :meth:`Hierarchy.forecast` whose stepper calls stay within
+    ``memory_bytes`` of activations (without gradients).
+
+    The estimate counts, per input state, the widest layer's output twice (a layer's input and
+    output are alive together) plus the state itself, in ``dtype``'s bytes; a level without
+    ``hidden`` widths (a classical stepper) counts ``8 x`` the state size (RK4's stages). It is an
+    estimate, not a guarantee: ``hitslite.bench perf`` measures the peak memory it leads to.
+    """
+    if not isinstance(hierarchy, Hierarchy):
+        raise TypeError(f"hierarchy must be a hitslite.multiscale.Hierarchy, got {type(hierarchy).__name__}")
+    budget = validate.positive_float("memory_bytes", memory_bytes)
+    item = torch.empty((), dtype=dtype).element_size()
+    dims = [math.prod(level.state_shape) for level in hierarchy.levels if hasattr(level, "state_shape")]
+    dim = max(dims, default=1)
+    per_state = 1
+    for level in hierarchy.levels:
+        widths = [int(w) for w in getattr(level, "hidden", ()) or ()]
+        per_state = max(per_state, 2 * max(widths) + dim if widths else 8 * dim)
+    rows = int(budget // (per_state * item))
+    if rows < 1:
+        raise ValueError(f"memory_bytes={memory_bytes:g} is less than one state's activations "
+                         f"({per_state * item} bytes)")
+    return rows
 
 
 # ----------------------------------------------------------------------------------------

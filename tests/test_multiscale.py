@@ -167,3 +167,61 @@ def test_multiscale_beats_every_single_level_on_a_planted_case(gen):
     multi = integrated_mse(h.Hierarchy(levels).forecast(x0, 512), truth)
     singles = [integrated_mse(h.Hierarchy([s]).forecast(x0, 512, dt=0.01), truth) for s in levels]
     assert multi < min(singles) / 3, (multi, singles)
+
+
+class CountingStepper(Stepper):
+    """A ResNet stepper that records the batch size of every call it serves."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.dt, self.calls = inner, inner.dt, []
+        self.hidden, self.state_shape = inner.hidden, inner.state_shape
+
+    def forward(self, x):
+        self.calls.append(x.shape[0])
+        return self.inner(x)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_chunked_forecast_equals_the_unchunked_one_and_caps_every_call(gen, dtype):
+    torch.manual_seed(0)
+    inner = [h.ResNetStepper(3, 0.01 * 2**k, hidden=[32, 32]).to(dtype) for k in (0, 1, 3, 5)]
+    levels = [CountingStepper(s) for s in inner]
+    x0 = (torch.randn(7, 3, generator=gen, dtype=torch.float64) * 0.1).to(dtype)
+    hier = h.Hierarchy(levels)
+    with torch.no_grad():
+        whole = hier.forecast(x0, 300, check_finite=False)
+        largest = max(max(s.calls) for s in levels)
+        for s in levels:
+            s.calls.clear()
+        chunked = hier.forecast(x0, 300, check_finite=False, chunk_size=10)
+    assert largest > 10  # the unchunked forecast does batch beyond the cap
+    assert max(max(s.calls) for s in levels) <= 10
+    # per-row results do not depend on how rows are grouped, up to the summation order of the matmuls
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(chunked.x, whole.x, rtol=tol, atol=tol)
+    assert torch.equal(chunked.meta["known"], whole.meta["known"])
+
+
+def test_chunked_forecast_keeps_gradients_and_checks_its_argument(gen):
+    torch.manual_seed(0)
+    levels = [h.ResNetStepper(2, 0.01 * 2**k, hidden=[8]) for k in (0, 2)]
+    x0 = torch.randn(4, 2, generator=gen) * 0.1
+    hier = h.Hierarchy(levels)
+    hier.forecast(x0, 16, chunk_size=3).x.square().sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in hier.parameters())
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises((ValueError, TypeError), match="chunk_size"):
+            hier.forecast(x0, 16, chunk_size=bad)
+
+
+def test_chunk_size_for_a_memory_budget():
+    levels = [h.ResNetStepper(3, 0.01 * 2**k, hidden=[64, 256, 64]) for k in (0, 1)]
+    hier = h.Hierarchy(levels)
+    per_state = (2 * 256 + 3) * 4  # float32: the widest layer in and out, plus the state
+    assert h.multiscale.chunk_size_for(hier, 1000 * per_state) == 1000
+    assert h.multiscale.chunk_size_for(hier, 1000 * per_state, dtype=torch.float64) == 500
+    with pytest.raises(ValueError, match="memory_bytes"):
+        h.multiscale.chunk_size_for(hier, 10)
+    with pytest.raises(TypeError, match="hierarchy"):
+        h.multiscale.chunk_size_for(levels[0], 1e6)

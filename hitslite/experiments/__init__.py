@@ -9,7 +9,10 @@
 * :mod:`~hitslite.experiments.lhits`: L-HiTS against full-state HiTS (:func:`compare_lhits`,
   :func:`lhits_by_latent_dim`, Ch. 9; :func:`bench_lhits`);
 * :mod:`~hitslite.experiments.led`: LED's error and speed-up against rho (:func:`bench_led`) and the
-  ablation of the zoo recipes (:func:`bench_led_ablation`).
+  ablation of the zoo recipes (:func:`bench_led_ablation`);
+* :mod:`~hitslite.experiments.perf`: cost curves (:func:`bench_perf`): error against wall time of the
+  neural hierarchy, hybrids, RK4 and DOP853; forecast throughput against the matmul peak; memory with
+  and without chunking; LED against ETDRK4 at its largest adequate step; the L-HiTS time split.
 
 Every function runs on a ``device`` (default the CPU) and times with :mod:`hitslite.timing`.
 ``python -m hitslite.bench`` (:mod:`hitslite.bench`) is the command line over them.
@@ -25,10 +28,11 @@ from .lhits import (
     compare_lhits,
     lhits_by_latent_dim,
 )
+from .perf import bench_perf
 from .record import RESULTS, provenance, write_record
 from .solvers import bench_solvers, ks_dt_convergence
 
 __all__ = ["RESULTS", "provenance", "write_record", "bench_solvers", "ks_dt_convergence", "bench_hits",
            "bench_hits_budget", "TABLE2_WIDTHS", "PAPER_MINIBATCHES", "compare_lhits", "lhits_by_latent_dim",
            "bench_lhits", "LHITS_PAPER", "LHITS_PAPER_TABLE1", "LHITS_SHORT_HORIZON", "bench_led",
-           "bench_led_ablation"]
+           "bench_led_ablation", "bench_perf"]
