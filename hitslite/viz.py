@@ -11,7 +11,7 @@ import torch
 from .data import Trajectory
 
 __all__ = ["plot_step_errors", "plot_phase_portrait", "plot_schedule", "step_colors", "plot_spacetime",
-           "plot_spacetime_rows"]
+           "plot_spacetime_rows", "plot_cost_curves"]
 
 
 def step_colors(n: int):
@@ -114,3 +114,35 @@ def plot_spacetime_rows(panels, titles, extent, nrows: int = 1):
         axes[row][0].set_ylabel("node")
     fig.tight_layout()
     return fig
+
+
+#: marker and colour of each method family in :func:`plot_cost_curves`
+_FAMILY_STYLE = {"neural hierarchy": ("*", "C3"), "hybrid": ("s", "C2"), "RK4": ("o", "C0"),
+                 "DOP853": ("^", "C1")}
+
+
+def plot_cost_curves(rows, *, ax=None, title: str | None = None):
+    """Test MSE against wall time, one line per method family (``hitslite.bench perf``'s ``error_vs_time``
+    rows of one system: dicts with ``family``, ``seconds`` and ``mse``), both axes logarithmic. A family's
+    points are joined in order of time; a diverged or failed run (non-finite) is left out. Lower left
+    is better: at a given error, the leftmost family wins."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 3.4))
+    families = list(dict.fromkeys(r["family"] for r in rows))
+    if not families:
+        raise ValueError("rows must hold at least one method (dicts with family, seconds and mse)")
+    for family in families:
+        pts = sorted((r["seconds"], r["mse"]) for r in rows if r["family"] == family
+                     and r["seconds"] is not None and r["mse"] is not None
+                     and np.isfinite(r["seconds"]) and np.isfinite(r["mse"]) and r["mse"] > 0)
+        if not pts:
+            continue
+        marker, color = _FAMILY_STYLE.get(family, ("x", "k"))
+        ax.loglog(*zip(*pts), marker=marker, color=color, label=family, ms=9 if marker == "*" else 5,
+                  lw=1)
+    ax.set_xlabel("wall time of the forecast (s)")
+    ax.set_ylabel("test MSE")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7)
+    return ax

@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import hitslite as hl  # noqa: E402
@@ -32,3 +33,17 @@ def test_plot_spacetime_rows_shares_the_colour_scale_and_shows_the_error():
     error = torch.as_tensor(images[2].get_array().data)
     assert torch.allclose(error, torch.full((6, 20), 0.1, dtype=torch.float64))
     plt.close(fig)
+
+
+def test_plot_cost_curves_draws_one_line_per_family_and_skips_failed_runs():
+    rows = [{"family": "RK4", "seconds": 0.4, "mse": 1e-9}, {"family": "RK4", "seconds": 0.1, "mse": 1e-5},
+            {"family": "neural hierarchy", "seconds": 0.01, "mse": 1e-4},
+            {"family": "DOP853", "seconds": float("nan"), "mse": float("inf")},
+            {"family": "DOP853", "seconds": 0.2, "mse": None}]
+    ax = viz.plot_cost_curves(rows)
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert set(lines) == {"RK4", "neural hierarchy"}
+    assert list(lines["RK4"].get_xdata()) == [0.1, 0.4]  # joined in order of time
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    with pytest.raises(ValueError, match="rows"):
+        viz.plot_cost_curves([])
