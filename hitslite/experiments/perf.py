@@ -178,14 +178,15 @@ def _random_hierarchy(dim, width, n_levels, device, seed=0):
 
 
 def forecast_throughput(widths=(128, 256, 512, 1024), batches=(1, 10, 100, 1000, 10000), *, dim: int = 3,
-                        n_levels: int = 8, n_steps: int = 512, max_flops: float = 1e11, repeats: int = 2,
+                        n_levels: int = 8, n_steps: int = 256, max_flops: float = 2.5e12, repeats: int = 2,
                         memory_bytes: float = 2**30, peak: float | None = None, device=None) -> dict:
     """``Hierarchy.forecast``'s rate (floating-point operations per second, counted as
     :func:`resnet_flops` x the evaluations of :meth:`~hitslite.multiscale.Hierarchy.cost` x batch) as a
     fraction of the matmul ``peak`` (default: :func:`matmul_peak` measured now), for hierarchies of
-    ``n_levels`` random ResNet steppers of each width (three hidden layers) and each batch size. The
-    horizon is ``n_steps``, halved (down to 16) while a run would exceed ``max_flops``; the forecast runs
-    without gradients in chunks that fit ``memory_bytes`` of activations (:func:`chunk_size_for`)."""
+    ``n_levels`` random ResNet steppers of each width (three hidden layers, steps ``2**k``) and each batch
+    size, over ``n_steps`` steps, without gradients, in chunks that fit ``memory_bytes`` of activations
+    (:func:`chunk_size_for`). ``total flops / peak`` is the least time any implementation could take; a
+    run over ``max_flops`` is listed as skipped, not run."""
     device = torch.device(device or "cpu")
     peak = peak or matmul_peak(device=device)["flops_per_s"]
     rows = []
@@ -194,21 +195,21 @@ def forecast_throughput(widths=(128, 256, 512, 1024), batches=(1, 10, 100, 1000,
         per_eval = resnet_flops(dim, [width] * 3)
         chunk = chunk_size_for(hier, memory_bytes)
         for batch in batches:
-            horizon = n_steps
-            while horizon > 16 and per_eval * batch * hier.cost(horizon)["evaluations"] > max_flops:
-                horizon //= 2
-            evals = batch * hier.cost(horizon)["evaluations"]
+            evals = batch * hier.cost(n_steps)["evaluations"]
+            row = {"width": width, "batch": batch, "horizon": n_steps, "evaluations": evals,
+                   "flops": evals * per_eval, "least_seconds": evals * per_eval / peak, "chunk_size": chunk}
+            if evals * per_eval > max_flops:
+                rows.append({**row, "skipped": f"over max_flops={max_flops:g}"})
+                continue
             x0 = torch.randn(batch, dim, generator=torch.Generator().manual_seed(1)).to(device) * 0.1
             with torch.no_grad():
-                hier.forecast(x0, horizon, check_finite=False, chunk_size=chunk)  # warm-up
-                seconds = best_time(lambda x0=x0, h=horizon, m=hier, c=chunk: m.forecast(
-                    x0, h, check_finite=False, chunk_size=c), repeats, device=device)
+                hier.forecast(x0, n_steps, check_finite=False, chunk_size=chunk)  # warm-up
+                seconds = best_time(lambda x0=x0, m=hier, c=chunk: m.forecast(
+                    x0, n_steps, check_finite=False, chunk_size=c), repeats, device=device)
             rate = evals * per_eval / seconds
-            rows.append({"width": width, "batch": batch, "horizon": horizon, "evaluations": evals,
-                         "seconds": seconds, "flops_per_s": rate, "fraction_of_peak": rate / peak,
-                         "chunk_size": chunk})
-            print(f"width {width:5d} batch {batch:6d} horizon {horizon:4d}: {rate / 1e9:7.2f} GFLOP/s = "
-                  f"{rate / peak:6.1%} of peak", flush=True)
+            rows.append({**row, "seconds": seconds, "flops_per_s": rate, "fraction_of_peak": rate / peak})
+            print(f"width {width:5d} batch {batch:6d}: {rate / 1e9:7.2f} GFLOP/s = {rate / peak:6.1%} of "
+                  "peak", flush=True)
     return {"peak_flops_per_s": peak, "dim": dim, "n_levels": n_levels, "rows": rows}
 
 
@@ -242,6 +243,12 @@ def _measure_peak(dim, width, n_levels, batch, horizon, chunk_bytes) -> float:
     return float(value)
 
 
+def _fits(budget: float, per_state: float) -> int | None:
+    """States of ``per_state`` bytes that fit in ``budget``; None when the slope was not measurable (the
+    larger run's peak no higher than the smaller's: allocator noise swamped the signal)."""
+    return int(budget / per_state) if per_state > 0 else None
+
+
 def forecast_memory(widths=(128, 256, 512, 1024), *, dim: int = 3, n_levels: int = 8, horizon: int = 1024,
                     whole_bytes=(1.5e8, 6e8), chunked_states=(2**21, 2**23), chunk_bytes: float = 2**26,
                     budget_bytes: float = 16 * 2**30) -> dict:
@@ -265,17 +272,18 @@ def forecast_memory(widths=(128, 256, 512, 1024), *, dim: int = 3, n_levels: int
         peaks = [_measure_peak(dim, width, n_levels, b, horizon, None) for b in sizes]
         per_state = (peaks[1] - peaks[0]) / ((sizes[1] - sizes[0]) * horizon)
         rows.append({"width": width, "mode": "whole", "batches": sizes, "peak_bytes": peaks,
-                     "bytes_per_state": per_state, "largest_batch_x_horizon": int(budget_bytes / per_state)})
+                     "bytes_per_state": per_state, "largest_batch_x_horizon": _fits(budget_bytes, per_state)})
     sizes = [max(1, n // horizon) for n in chunked_states]
     peaks = [_measure_peak(dim, 8, n_levels, b, horizon, chunk_bytes) for b in sizes]
     chunked = (peaks[1] - peaks[0]) / ((sizes[1] - sizes[0]) * horizon)
     for width in widths:
         rows.append({"width": width, "mode": "chunked", "batches": sizes, "peak_bytes": peaks,
                      "bytes_per_state": chunked,
-                     "largest_batch_x_horizon": int((budget_bytes - chunk_bytes) / chunked)})
+                     "largest_batch_x_horizon": _fits(budget_bytes - chunk_bytes, chunked)})
     for r in rows:
         print(f"width {r['width']:5d} {r['mode']:8s}: {r['bytes_per_state']:8.0f} bytes per state -> "
-              f"{r['largest_batch_x_horizon']:.2e} states in {budget_bytes / 2**30:.0f} GiB", flush=True)
+              f"{r['largest_batch_x_horizon'] or float('nan'):.2e} states in {budget_bytes / 2**30:.0f} GiB",
+              flush=True)
     return {"dim": dim, "n_levels": n_levels, "horizon": horizon, "chunk_bytes": chunk_bytes,
             "budget_bytes": budget_bytes, "rows": rows}
 
@@ -377,7 +385,7 @@ def bench_perf(*, quick: bool = False, device=None) -> dict:
         record["matmul_peak"] = peak
         record["error_vs_time"] = error_vs_time(("hyperbolic",), n_test=2, repeats=1, rk_ks=range(3),
                                                 hybrid_ks=range(2), dop853_rtols=(1e-4,), device=device)
-        record["throughput"] = forecast_throughput((16,), (1, 4), n_levels=3, n_steps=32, repeats=1,
+        record["throughput"] = forecast_throughput((16,), (1, 4, 10**9), n_levels=3, n_steps=32, repeats=1,
                                                    peak=peak["flops_per_s"], device=device)
         record["memory"] = forecast_memory((16,), n_levels=3, horizon=64, whole_bytes=(1e6, 4e6),
                                            chunked_states=(2**12, 2**14))
