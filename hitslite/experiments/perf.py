@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
-import resource
 
 import torch
 
@@ -216,19 +215,36 @@ def forecast_throughput(widths=(128, 256, 512, 1024), batches=(1, 10, 100, 1000,
 # ----------------------------------------------------------------------------------------------------------
 # memory
 # ----------------------------------------------------------------------------------------------------------
+def _status_bytes(field: str) -> int:
+    """A memory field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``: kB there) in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise OSError(f"no {field} in /proc/self/status")
+
+
 def _peak_rss_child(conn, dim, width, n_levels, batch, horizon, chunk_bytes):
-    """In a fresh process: build the hierarchy, note the resident memory, forecast, report the peak's rise."""
+    """In a fresh process: build the hierarchy, note the resident memory, forecast, report the peak's rise.
+
+    The peak is this process's own high-water mark (``VmHWM``), reset to the current resident size just
+    before the forecast where the kernel allows it (``/proc/self/clear_refs``). Not ``ru_maxrss``: Linux
+    carries that across ``exec`` from the forked copy of the parent, so a large parent would mask the
+    child's peak."""
     torch.set_num_threads(1)
     hier = _random_hierarchy(dim, width, n_levels, "cpu")
     x0 = torch.randn(batch, dim) * 0.1
     chunk = chunk_size_for(hier, chunk_bytes) if chunk_bytes else None
     with torch.no_grad():
         hier.forecast(x0[:1], 16, check_finite=False)  # load kernels before the baseline
-        with open("/proc/self/statm") as f:
-            base = int(f.read().split()[1]) * resource.getpagesize()
+        base = _status_bytes("VmRSS")
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # reset VmHWM to the current resident size
+        except OSError:
+            pass
         hier.forecast(x0, horizon, check_finite=False, chunk_size=chunk)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
-    conn.send(peak - base)
+    conn.send(_status_bytes("VmHWM") - base)
     conn.close()
 
 
