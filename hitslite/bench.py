@@ -38,7 +38,7 @@ hierarchy, the hybrids, RK4 at several steps and scipy's DOP853 at several toler
 each accuracy; ``Hierarchy.forecast``'s throughput as a fraction of the measured matmul peak (widths
 128-1024, batches 1-1e4); its peak memory with and without ``chunk_size``; LED's speed-up on KS against
 ETDRK4 at the largest step as accurate as LED; the L-HiTS time split. Written to
-``benchmarks/results/perf.json`` (about ten CPU minutes).
+``benchmarks/results/perf.json`` (about five CPU minutes).
 
 Every subcommand runs on ``--device`` (``solvers``: every device listed, default the CPU and CUDA when
 present; the others: one device, default the CPU) and writes strict JSON
