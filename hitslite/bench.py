@@ -40,6 +40,11 @@ each accuracy; ``Hierarchy.forecast``'s throughput as a fraction of the measured
 ETDRK4 at the largest step as accurate as LED; the L-HiTS time split. Written to
 ``benchmarks/results/perf.json`` (about five CPU minutes).
 
+``h2h``: HiTS, L-HiTS, LED and the solver head to head (Chapter 14) on the test split of the L-HiTS FHN
+and KS data: the same starts, grid and metrics (MSE, MNAD, time to NAD = 0.1 in Lyapunov times,
+Wasserstein distance) and the same cost measures (wall time, sequential depth, training time), written
+to ``benchmarks/results/h2h.json`` (about a minute).
+
 Every subcommand runs on ``--device`` (``solvers``: every device listed, default the CPU and CUDA when
 present; the others: one device, default the CPU) and writes strict JSON
 (:func:`~hitslite.experiments.write_record`: a non-finite number, such as the error of a diverged
@@ -76,7 +81,7 @@ def main(argv=None) -> None:
     """Run the benchmark ``argv`` names (default: the command line), print its table, write its record."""
     parser = argparse.ArgumentParser(prog="python -m hitslite.bench", description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["solvers", "ks_dt", "lhits", "hits", "led", "led_ablation",
-                                         "budget", "perf"])
+                                         "budget", "perf", "h2h"])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8, 64, 512])
     parser.add_argument("--device", nargs="+", default=None,
                         help="solvers: every device listed (default: cpu, and cuda when present); every "
@@ -90,7 +95,7 @@ def main(argv=None) -> None:
                         help="led: FHN forecast horizon in time units (600: Chapter 11; 8000: the paper's "
                              "Fig. 7)")
     parser.add_argument("--systems", nargs="+", default=["fhn", "ks"], choices=["fhn", "ks"],
-                        help="led, led_ablation: which systems to run")
+                        help="led, led_ablation, h2h: which systems to run")
     args = parser.parse_args(argv)
     if args.what != "solvers" and args.device is not None and len(args.device) > 1:
         parser.error(f"{args.what} runs on one device; got --device {' '.join(args.device)}")
@@ -119,6 +124,8 @@ def main(argv=None) -> None:
         record = experiments.bench_led_ablation(systems=tuple(args.systems), device=device)
     elif args.what == "perf":
         record = experiments.bench_perf(device=device)
+    elif args.what == "h2h":
+        record = experiments.bench_h2h(tuple(args.systems), device=device)
     elif args.what == "budget":
         record = experiments.bench_hits_budget(device=device)
     else:

@@ -10,16 +10,18 @@ wrong answer:
 * a number may be a Python number, a numpy scalar or a 0-d tensor; an array a numpy array or a tensor.
 
 One check per exercise, one module per Part (``part1`` for Chapters 1-2 and ``part1b`` for 3-6, ``part2``,
-``part3``; ``part4`` for Chapter 13 and ``part4b`` for Chapter 15), the shared machinery in ``common``; every
-check is importable from ``hitslite.checks``.
+``part3``; ``part4`` for Chapter 13, ``part4c`` for 14 and ``part4b`` for 15), the shared machinery in
+``common``; every check is importable from ``hitslite.checks``.
 """
 
-from . import part1, part1b, part2, part3, part4, part4b
+from . import part1, part1b, part2, part3, part4, part4b, part4c
 from .part1 import *  # noqa: F403
 from .part1b import *  # noqa: F403
 from .part2 import *  # noqa: F403
 from .part3 import *  # noqa: F403
 from .part4 import *  # noqa: F403
 from .part4b import *  # noqa: F403
+from .part4c import *  # noqa: F403
 
-__all__ = [*part1.__all__, *part1b.__all__, *part2.__all__, *part3.__all__, *part4.__all__, *part4b.__all__]
+__all__ = [*part1.__all__, *part1b.__all__, *part2.__all__, *part3.__all__, *part4.__all__, *part4b.__all__,
+           *part4c.__all__]

@@ -10,6 +10,8 @@
   :func:`lhits_by_latent_dim`, Ch. 9; :func:`bench_lhits`);
 * :mod:`~hitslite.experiments.led`: LED's error and speed-up against rho (:func:`bench_led`) and the
   ablation of the zoo recipes (:func:`bench_led_ablation`);
+* :mod:`~hitslite.experiments.h2h`: HiTS, L-HiTS, LED and the solver on the same data, scored alike
+  (:func:`head_to_head`, Ch. 14; :func:`bench_h2h`);
 * :mod:`~hitslite.experiments.perf`: cost curves (:func:`bench_perf`): error against wall time of the
   neural hierarchy, hybrids, RK4 and DOP853; forecast throughput against the matmul peak; memory with
   and without chunking; LED against ETDRK4 at its largest adequate step; the L-HiTS time split.
@@ -18,6 +20,7 @@ Every function runs on a ``device`` (default the CPU) and times with :mod:`hitsl
 ``python -m hitslite.bench`` (:mod:`hitslite.bench`) is the command line over them.
 """
 
+from .h2h import bench_h2h, head_to_head
 from .hits import PAPER_MINIBATCHES, TABLE2_WIDTHS, bench_hits, bench_hits_budget
 from .led import bench_led, bench_led_ablation
 from .lhits import (
@@ -35,4 +38,4 @@ from .solvers import bench_solvers, ks_dt_convergence
 __all__ = ["RESULTS", "provenance", "write_record", "bench_solvers", "ks_dt_convergence", "bench_hits",
            "bench_hits_budget", "TABLE2_WIDTHS", "PAPER_MINIBATCHES", "compare_lhits", "lhits_by_latent_dim",
            "bench_lhits", "LHITS_PAPER", "LHITS_PAPER_TABLE1", "LHITS_SHORT_HORIZON", "bench_led",
-           "bench_led_ablation", "bench_perf"]
+           "bench_led_ablation", "bench_perf", "head_to_head", "bench_h2h"]

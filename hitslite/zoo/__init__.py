@@ -13,7 +13,8 @@ The package: :mod:`~hitslite.zoo.registry` (entries and names), :mod:`~hitslite.
 (manifests, pins, verification, weight files, data signatures), :mod:`~hitslite.zoo.loading`
 (loading, training, :func:`selected`), the recipes :mod:`~hitslite.zoo.hits` (HiTS level sets),
 :mod:`~hitslite.zoo.lhits` (L-HiTS), :mod:`~hitslite.zoo.seqgen` (sequence generation),
-:mod:`~hitslite.zoo.led` (LED on FHN and KS) and :mod:`~hitslite.zoo.particles` (LED on particles),
+:mod:`~hitslite.zoo.led` (LED on FHN and KS), :mod:`~hitslite.zoo.particles` (LED on particles) and
+:mod:`~hitslite.zoo.h2h` (LED's propagator on the L-HiTS autoencoders, Chapter 14),
 which register their entries when this package is imported, and :mod:`~hitslite.zoo.cli`.
 
 Command line::
@@ -25,7 +26,7 @@ Command line::
     python -m hitslite.zoo fetch entry ... | all   # pip-installed package: download pinned entries (fetch.py)
 """
 
-from . import led, particles, seqgen  # noqa: F401  (importing a recipe module registers its entries)
+from . import h2h, led, particles, seqgen  # noqa: F401  (importing a recipe module registers its entries)
 from .cli import main
 from .hits import hits_levels_entry, level_set_splits, select_entry_levels
 from .lhits import LHITS_SWEEP_DIMS, LatentDimensionSweep, LatentHiTS, lhits_autoencoders, lhits_data
