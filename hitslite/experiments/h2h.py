@@ -211,7 +211,7 @@ def head_to_head(system: str, *, repeats: int = 3, reselect: bool = True, direct
         "lhits": (lambda: lhits.forecast(x0, n_fine, dt=dt_data, check_finite=False).x[:, ::stride],
                   lhits.inner.cost(n_fine, dt_data)["calls"] + 2, f"levels {llo}-{lup}"),
         "led": (lambda: led.forecast(warm, horizon, check_finite=False).x, protocol["warm_up"] + horizon + 1,
-                f"{led.propagator.cell_type.upper()}({led.propagator.hidden}), {variant} read-out"),
+                f"{led.propagator.cell_type.upper()}({led.propagator.hidden}) {variant}"),
     }
     preds = {k: run() for k, (run, _, _) in runs.items()}
     times = {k: [] for k in runs}
