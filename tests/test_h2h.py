@@ -110,3 +110,33 @@ def test_head_to_head_rejects_bad_arguments():
         h2h.head_to_head("lorenz")
     with pytest.raises(ValueError, match="repeats"):
         h2h.head_to_head("ks", repeats=0)
+
+
+def test_training_recipe_end_to_end(tmp_path, monkeypatch):
+    """The entry's training on a tiny config: the committed autoencoder is copied and frozen, one cell per
+    read-out is trained on the encoded, subsampled data, scored on validation, and the best one chosen."""
+    from hitslite.zoo.h2h import H2H_CONFIGS, _build, _data, _read_selection, _train
+    from hitslite.zoo.registry import ZooEntry, register_entry
+
+    rnn = {**H2H_CONFIGS["ks"]["rnn"], "window_starts": 2, "architecture": {"hidden": 8, "cell": "gru"},
+           "train": {"lr": 1e-3, "batch_size": 8, "max_epochs": 1, "patience": None, "target_loss": 1e-10}}
+    config = {**H2H_CONFIGS["ks"], "rnn": rnn, "validation": {"warm_up": 10, "horizon": 5, "every": 400}}
+    name = "tiny_led_lhits_test"
+    register_entry(ZooEntry(name, "tests only", config, _build, _train, data=_data,
+                            read_selection=_read_selection))
+    try:
+        zoo.train_entry(name, directory=tmp_path, progress=False)
+        manifest = zoo.read_manifest(name, tmp_path)
+        metrics = manifest["metrics"]
+        assert set(metrics["variants"]) == {"residual", "bounded"}
+        assert metrics["autoencoder_source"]["files"] == zoo.read_manifest("lhits_ks")["files"]
+        scores = {k: v["validation"]["mnad"] for k, v in metrics["variants"].items()}
+        assert metrics["selected"] == min(scores, key=scores.get)
+        assert all(v["validation"]["starts"] == 5 * 3 for v in metrics["variants"].values())
+        model = zoo.load_pretrained(name, directory=tmp_path)
+        ae = zoo.load_pretrained("lhits_ks").autoencoder.state_dict()
+        assert all(torch.equal(v, ae[k]) for k, v in model.autoencoder.state_dict().items())
+        assert all(p.requires_grad for p in model.parameters())  # unfrozen again after training
+        assert zoo.selected(name, directory=tmp_path).choice == metrics["selected"]
+    finally:
+        del zoo.ENTRIES[name]
