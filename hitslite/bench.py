@@ -45,6 +45,10 @@ and KS data: the same starts, grid and metrics (MSE, MNAD, time to NAD = 0.1 in 
 Wasserstein distance) and the same cost measures (wall time, sequential depth, training time), written
 to ``benchmarks/results/h2h.json`` (about a minute).
 
+``led_period``: LED's FHN forecast period with the same autoencoder and cell recipe, the cell trained on
+LED's data and on long attractor trajectories, written to ``benchmarks/results/led_period.json`` (about
+two CPU minutes).
+
 Every subcommand runs on ``--device`` (``solvers``: every device listed, default the CPU and CUDA when
 present; the others: one device, default the CPU) and writes strict JSON
 (:func:`~hitslite.experiments.write_record`: a non-finite number, such as the error of a diverged
@@ -81,7 +85,7 @@ def main(argv=None) -> None:
     """Run the benchmark ``argv`` names (default: the command line), print its table, write its record."""
     parser = argparse.ArgumentParser(prog="python -m hitslite.bench", description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["solvers", "ks_dt", "lhits", "hits", "led", "led_ablation",
-                                         "budget", "perf", "h2h"])
+                                         "budget", "perf", "h2h", "led_period"])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8, 64, 512])
     parser.add_argument("--device", nargs="+", default=None,
                         help="solvers: every device listed (default: cpu, and cuda when present); every "
@@ -126,6 +130,8 @@ def main(argv=None) -> None:
         record = experiments.bench_perf(device=device)
     elif args.what == "h2h":
         record = experiments.bench_h2h(tuple(args.systems), device=device)
+    elif args.what == "led_period":
+        record = experiments.led_fhn_period_by_data(device=device)
     elif args.what == "budget":
         record = experiments.bench_hits_budget(device=device)
     else:

@@ -3,6 +3,7 @@ shared protocol (``hitslite.experiments.h2h``)."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -140,3 +141,20 @@ def test_training_recipe_end_to_end(tmp_path, monkeypatch):
         assert zoo.selected(name, directory=tmp_path).choice == metrics["selected"]
     finally:
         del zoo.ENTRIES[name]
+
+
+def test_led_period_by_data_record():
+    """The period ablation's record on a one-epoch cell: both cells scored on the same starts, the truth's
+    period that of the validation data, the errors relative to it."""
+    from hitslite.experiments import led_fhn_period_by_data
+    from hitslite.metrics import dominant_period
+
+    rec = led_fhn_period_by_data(max_epochs=1)
+    val = zoo.lhits_data("lhits_fhn")["val"].x
+    moving = val[varying(val, "fhn")].unflatten(-1, (2, 101))
+    assert rec["n_starts"] == moving.shape[0] and rec["horizon"] == val.shape[1] - 60
+    truth = float(np.median(dominant_period(moving[:, 60:, 0].mean(-1), 1.0)))
+    assert rec["truth_period"] == pytest.approx(truth, rel=1e-3)
+    for name in ("led_data", "attractor_data"):
+        assert rec[name]["period_error"] == pytest.approx(rec[name]["period"] / rec["truth_period"] - 1)
+        assert math.isfinite(rec[name]["mnad"])

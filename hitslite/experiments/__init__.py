@@ -22,7 +22,7 @@ Every function runs on a ``device`` (default the CPU) and times with :mod:`hitsl
 
 from .h2h import bench_h2h, head_to_head
 from .hits import PAPER_MINIBATCHES, TABLE2_WIDTHS, bench_hits, bench_hits_budget
-from .led import bench_led, bench_led_ablation
+from .led import bench_led, bench_led_ablation, led_fhn_period_by_data
 from .lhits import (
     LHITS_PAPER,
     LHITS_PAPER_TABLE1,
@@ -38,4 +38,4 @@ from .solvers import bench_solvers, ks_dt_convergence
 __all__ = ["RESULTS", "provenance", "write_record", "bench_solvers", "ks_dt_convergence", "bench_hits",
            "bench_hits_budget", "TABLE2_WIDTHS", "PAPER_MINIBATCHES", "compare_lhits", "lhits_by_latent_dim",
            "bench_lhits", "LHITS_PAPER", "LHITS_PAPER_TABLE1", "LHITS_SHORT_HORIZON", "bench_led",
-           "bench_led_ablation", "bench_perf", "head_to_head", "bench_h2h"]
+           "bench_led_ablation", "bench_perf", "head_to_head", "bench_h2h", "led_fhn_period_by_data"]

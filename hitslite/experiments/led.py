@@ -9,6 +9,9 @@ speed-up S over the solver, timed on the same batch in the same run. :func:`benc
 training trajectories, input noise) undone in turn, on validation data (about 15 CPU minutes, most of
 it the two KS propagators). Ch. 10 and 11 read the committed 8000-unit FHN record of :func:`bench_led`
 (``benchmarks/results/led_fhn_long.json``); the notes to Part III report the ablation's.
+:func:`led_fhn_period_by_data` (``python -m hitslite.bench led_period``): is the FHN forecast's short
+period a property of the training data? The same autoencoder and cell recipe, trained on LED's data and on
+long attractor trajectories, scored on the same starts.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from ..timing import timed
 from ..trajectory import Trajectory
 from ..zoo.led import forecast_windows, led_config_data, led_data, train_propagator
 
-__all__ = ["bench_led", "bench_led_ablation"]
+__all__ = ["bench_led", "bench_led_ablation", "led_fhn_period_by_data"]
 
 
 def _led_schedules(led, solver, warm, truth, schedules, score) -> dict:
@@ -245,3 +248,58 @@ def bench_led_ablation(systems=("fhn", "ks"), device=None) -> dict:
     return record
 
 
+
+
+def led_fhn_period_by_data(*, max_epochs: int | None = None, device=None) -> dict:
+    """LED on FHN: the period of the forecast front, with the cell trained on two data sets.
+
+    Fixed: the autoencoder of the zoo's ``led_fhn`` (its validation-chosen variant, frozen) and the cell's
+    recipe (:data:`~hitslite.zoo.led.LED_FHN_CONFIG`: LSTM(32), windows of 100 steps, 2 % input noise,
+    800 epochs; ``max_epochs`` shortens it, for tests). Varied: the training data of the cell,
+
+    * ``led_data``: the zoo's own cell, trained on LED's data (ICs of five seeded families from t = 2,
+      451 samples each, mostly the transient onto the cycle);
+    * ``attractor_data``: a cell trained here on the L-HiTS FHN data (the same families, recorded from
+      t = 1000 on the cycle, 5121 samples each; :func:`hitslite.zoo.lhits_data`).
+
+    Both forecast the *validation* trajectories of the L-HiTS data whose fields are not at rest (the test
+    split is left to Chapter 14): warm-up 60 steps, then to the end. Returns the MNAD (mean of u and v)
+    and the period of the domain mean of u (:func:`~hitslite.metrics.dominant_period`, median over
+    starts) of each, and the truth's period.
+    """
+    from ..led import LED
+    from ..zoo.h2h import varying
+    from ..zoo.led import LED_FHN_CONFIG
+
+    device = torch.device(device or "cpu")
+    family = zoo.load_pretrained("led_fhn", device=device)
+    variant = zoo.selected("led_fhn").choice
+    ae = family[variant]["autoencoder"]
+    data = zoo.lhits_data("lhits_fhn")
+
+    def fields(x):  # [..., 202] -> [..., 2, 101]: u and v
+        return x.unflatten(-1, (2, 101))
+
+    with torch.no_grad():
+        latent = {k: Trajectory(t=data[k].t, x=ae.encode(fields(data[k].x).to(device)).cpu(), dt=data[k].dt)
+                  for k in ("train", "val")}
+    config = copy.deepcopy(LED_FHN_CONFIG)
+    if max_epochs is not None:
+        config["rnn"]["train"]["max_epochs"] = max_epochs
+    cell, fit = train_propagator(latent, config, seed=config["seed"], device=device)
+    val = data["val"].x
+    states = fields(val[varying(val, "fhn")]).to(device)
+    warm, truth = states[:, :60], states[:, 59:].cpu()
+    out = {"variant": variant, "n_starts": int(states.shape[0]), "horizon": int(truth.shape[1] - 1),
+           "cell_train_seconds": fit.seconds, "device": describe_device(device),
+           "truth_period": float(np.median(dominant_period(truth[:, 1:, 0].mean(-1), data["val"].dt)))}
+    with torch.no_grad():
+        for name, c in (("led_data", family[variant]["propagator"]), ("attractor_data", cell)):
+            pred = LED(ae, c, ae).forecast(warm, truth.shape[1] - 1, check_finite=False).x.cpu()
+            per = mnad(pred[:, 1:], truth[:, 1:], channel_axis=2)
+            period = float(np.median(dominant_period(pred[:, 1:, 0].mean(-1), data["val"].dt)))
+            out[name] = {"mnad": float(per.mean()), "period": period,
+                         "period_error": period / out["truth_period"] - 1}
+            print(f"FHN LED, cell trained on {name}: MNAD {out[name]['mnad']:.3f}, period {period:.2f} "
+                  f"(truth {out['truth_period']:.2f}, {100 * out[name]['period_error']:+.2f} %)", flush=True)
+    return out

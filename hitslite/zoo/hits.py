@@ -167,7 +167,7 @@ _HITS_TRAINING = {"n_forward": 5, "starts": "first", "lr": 1e-3, "batch_size": 3
 # after 1000 such epochs. Keyed by entry name; the other entries keep the 600-epoch recipe until they are
 # retrained.
 _HALF_PAPER = {"max_epochs": 10_000, "patience": 1000, "lr_halving_patience": 50}
-_PAPER_BUDGET = {"hyperbolic": _HALF_PAPER, "hyperbolic_noise1": _HALF_PAPER, "hyperbolic_noise2": _HALF_PAPER}
+_PAPER_BUDGET = {name: _HALF_PAPER for name in ("hyperbolic", "hyperbolic_noise1", "hyperbolic_noise2")}
 _BASE_CONFIGS = {}
 for _system, _dim in (("hyperbolic", 2), ("cubic", 2), ("van_der_pol", 2), ("hopf", 3), ("lorenz", 3)):
     _train = dict(_HITS_TRAINING)
