@@ -55,14 +55,14 @@ def test_starts_align_warm_up_and_truth():
     t = torch.arange(101, dtype=torch.float64)
     x = t.reshape(1, -1, 1).repeat(2, 1, 3)  # the state is the sample index
     tr = Trajectory(t=t, x=x, dt=1.0)
-    warm, fine, horizon, n = h2h._starts(tr, 5, warm_up=4, horizon=3, every=6)
+    warm, fine, horizon, n = h2h.common_starts(tr, 5, warm_up=4, horizon=3, every=6)
     # coarse grid 0, 5, ..., 100 (21 states); windows of 4 + 3 coarse steps every 6 coarse steps
     assert (horizon, n) == (3, 3) and warm.shape == (6, 4, 3) and fine.shape == (6, 16, 3)
     assert torch.equal(warm[:, -1], fine[:, 0])  # the last warm-up state is every forecast's start
     assert warm[0, :, 0].tolist() == [0, 5, 10, 15] and fine[0, -1, 0] == 30
     assert warm[2, 0, 0] == 30  # the second start, first trajectory second (starts outermost)
     with pytest.raises(ValueError, match="horizon"):
-        h2h._starts(tr, 5, warm_up=4, horizon=30, every=None)
+        h2h.common_starts(tr, 5, warm_up=4, horizon=30, every=None)
 
 
 def test_scores_match_the_metrics():
@@ -70,14 +70,14 @@ def test_scores_match_the_metrics():
     truth = torch.randn(4, 21, 16, generator=gen, dtype=torch.float64)
     pred = truth + 0.05 * torch.arange(21, dtype=torch.float64)[None, :, None] * torch.randn(
         4, 1, 16, generator=gen, dtype=torch.float64)
-    s = h2h._scores(pred, truth, "ks", 0.25)
+    s = h2h.score_forecasts(pred, truth, "ks", 0.25)
     curve = nad(pred[:, 1:], truth[:, 1:]).mean(0)
     assert s["mse"] == pytest.approx(float(((pred - truth)[:, 1:] ** 2).mean()))
     assert s["mnad"] == pytest.approx(float(curve.mean()))
     first = int((curve > 0.1).nonzero()[0]) + 1
     assert s["lyapunov_times_to_nad_0_1"] == pytest.approx(first * 0.25 * h2h.KS_LYAPUNOV)
-    assert h2h._scores(truth, truth, "ks", 0.25)["lyapunov_times_to_nad_0_1"] is None
-    diverged = h2h._scores(pred * math.inf, truth, "ks", 0.25)
+    assert h2h.score_forecasts(truth, truth, "ks", 0.25)["lyapunov_times_to_nad_0_1"] is None
+    diverged = h2h.score_forecasts(pred * math.inf, truth, "ks", 0.25)
     assert diverged["diverged"] and diverged["mse"] == math.inf
 
 
@@ -116,15 +116,16 @@ def test_head_to_head_rejects_bad_arguments():
 def test_training_recipe_end_to_end(tmp_path, monkeypatch):
     """The entry's training on a tiny config: the committed autoencoder is copied and frozen, one cell per
     read-out is trained on the encoded, subsampled data, scored on validation, and the best one chosen."""
-    from hitslite.zoo.h2h import H2H_CONFIGS, _build, _data, _read_selection, _train
+    from hitslite.zoo.h2h import H2H_CONFIGS
     from hitslite.zoo.registry import ZooEntry, register_entry
 
     rnn = {**H2H_CONFIGS["ks"]["rnn"], "window_starts": 2, "architecture": {"hidden": 8, "cell": "gru"},
            "train": {"lr": 1e-3, "batch_size": 8, "max_epochs": 1, "patience": None, "target_loss": 1e-10}}
     config = {**H2H_CONFIGS["ks"], "rnn": rnn, "validation": {"warm_up": 10, "horizon": 5, "every": 400}}
     name = "tiny_led_lhits_test"
-    register_entry(ZooEntry(name, "tests only", config, _build, _train, data=_data,
-                            read_selection=_read_selection))
+    base = zoo.get_entry("led_lhits_ks")
+    register_entry(ZooEntry(name, "tests only", config, base.build, base.train, data=base.data,
+                            read_selection=base.read_selection))
     try:
         zoo.train_entry(name, directory=tmp_path, progress=False)
         manifest = zoo.read_manifest(name, tmp_path)

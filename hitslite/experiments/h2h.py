@@ -45,7 +45,7 @@ from ..timing import best_time
 from ..trajectory import Trajectory
 from ..zoo.h2h import varying
 
-__all__ = ["KS_LYAPUNOV", "H2H_PROTOCOL", "head_to_head", "bench_h2h"]
+__all__ = ["KS_LYAPUNOV", "H2H_PROTOCOL", "head_to_head", "bench_h2h", "common_starts", "score_forecasts"]
 
 #: Largest Lyapunov exponent of KS with L = 22 (LED SI 8.4: 0.048 per time unit; one Lyapunov time
 #: is about 20.8 time units).
@@ -65,8 +65,18 @@ def _channels(x: torch.Tensor, system: str) -> torch.Tensor:
     return x.unflatten(-1, (2, -1)) if system == "fhn" else x
 
 
-def _scores(pred: torch.Tensor, truth: torch.Tensor, system: str, dt: float) -> dict:
-    """The metrics of one method's forecast ``[M, H + 1, D]`` against ``truth`` (index 0 excluded)."""
+def score_forecasts(pred: torch.Tensor, truth: torch.Tensor, system: str, dt: float) -> dict:
+    """Score forecasts ``pred`` against ``truth``, both ``[M, H + 1, D]`` on a grid of step ``dt`` whose
+    index 0 is the common initial state (left out). ``system`` is ``"fhn"`` (states ``[u; v]``, 202
+    values) or ``"ks"``.
+
+    Returns ``mse`` and ``wasserstein`` (FHN: the mean over u and v) over every forecast. Over the
+    forecasts whose true field is not at rest (``nad_starts`` of them), it also returns ``mnad`` (FHN:
+    the mean of u and v, each with its own range, plus ``mnad_u`` and ``mnad_v``) and ``nad_curve``, the
+    NAD averaged over those forecasts at each step. For KS it adds ``lyapunov_times_to_nad_0_1``, the
+    first time that mean exceeds 0.1, times :data:`KS_LYAPUNOV` (``None`` if it never does). A forecast
+    set whose MSE is not finite scores ``inf`` and ``diverged=True``.
+    """
     p, q = _channels(pred[:, 1:].double().cpu(), system), _channels(truth[:, 1:].double().cpu(), system)
     out = {"mse": float(((p - q) ** 2).mean())}
     if not math.isfinite(out["mse"]):
@@ -89,9 +99,21 @@ def _scores(pred: torch.Tensor, truth: torch.Tensor, system: str, dt: float) -> 
     return out
 
 
-def _starts(test, stride: int, warm_up: int, horizon: int | None, every: int | None):
-    """Warm-up windows ``[M, W, D]`` on the coarse grid and the true continuations ``[M, H + 1, D]``
-    (coarse grid) and ``[M, H * stride + 1, D]`` (fine grid), index 0 the last warm-up state."""
+def common_starts(test, stride: int, warm_up: int, horizon: int | None, every: int | None):
+    """Cut the trajectories ``test`` ``[B, T, D]`` (step ``dt``) into forecast problems on the coarse grid
+    of step ``dt * stride``.
+
+    Starts lie every ``every`` coarse steps of each trajectory (``None``: one start per trajectory). Each
+    has ``warm_up`` states, and a horizon of ``horizon`` coarse steps (``None``: to the end). Returns
+    ``(warm, fine, horizon, starts_per_trajectory)``:
+
+    * ``warm`` ``[M, warm_up, D]``: the warm-up states on the coarse grid;
+    * ``fine`` ``[M, horizon * stride + 1, D]``: the true continuations on the fine grid, whose index 0 is
+      the last warm-up state.
+
+    The ``M = B * starts_per_trajectory`` problems are ordered start by start. Raises ``ValueError`` when
+    the warm-up plus the horizon do not fit in the trajectories.
+    """
     n_coarse = test.n_steps // stride + 1
     horizon = n_coarse - warm_up if horizon is None else horizon
     span = warm_up + horizon
@@ -138,7 +160,7 @@ def _solver_rows(system: str, x0: torch.Tensor, fine_truth, stride: int, horizon
                 pred = rollout(step, x, n).x
                 seconds = best_time(lambda s=step, n=n, x=x: rollout(s, x, n), repeats, device=device)
             pred = pred[:, ::keep]
-            scores = _scores(pred.float(), truth[:, ::every], system, dt_data * stride * every)
+            scores = score_forecasts(pred.float(), truth[:, ::every], system, dt_data * stride * every)
             calls = n * (step.m if isinstance(step, Repeated) else 1)
             rows.append({"method": f"ETDRK4 dt {h:g}", "solver_dt": h,
                          "scored_every": dt_data * stride * every,
@@ -179,7 +201,7 @@ def head_to_head(system: str, *, repeats: int = 3, reselect: bool = True, direct
     stride = config["stride"]
     test = zoo.lhits_data(names["lhits"])["test"]
     dt_data = test.dt
-    warm, fine, horizon, n_starts = _starts(test, stride, protocol["warm_up"], protocol["horizon"],
+    warm, fine, horizon, n_starts = common_starts(test, stride, protocol["warm_up"], protocol["horizon"],
                                             protocol["every"])
     warm, fine = warm.to(device), fine.to(device)
     x0, truth, n_fine = fine[:, 0], fine[:, ::stride], horizon * stride
@@ -188,7 +210,7 @@ def head_to_head(system: str, *, repeats: int = 3, reselect: bool = True, direct
     lhits_model = zoo.load_pretrained(names["lhits"], directory=directory, device=device)
     if reselect:  # the level ranges for this protocol: the same windows of the validation split
         val = zoo.lhits_data(names["lhits"])["val"]
-        _, vfine, _, _ = _starts(val, stride, protocol["warm_up"], horizon, protocol["every"])
+        _, vfine, _, _ = common_starts(val, stride, protocol["warm_up"], horizon, protocol["every"])
         vfine = vfine.to(device)
         t = torch.arange(n_fine + 1, dtype=torch.float64) * dt_data
         s_f = select_levels(full_levels, Trajectory(t=t, x=vfine, dt=dt_data))
@@ -227,7 +249,7 @@ def head_to_head(system: str, *, repeats: int = 3, reselect: bool = True, direct
                      "seconds": seconds,
                      "seconds_per_unit": seconds / units, "depth": depth,
                      "train_seconds": _train_seconds(names[k], led_directory if k == "led" else directory),
-                     **_scores(preds[k], truth, system, dt_data * stride)})
+                     **score_forecasts(preds[k], truth, system, dt_data * stride)})
     solver = _solver_rows(system, x0, fine, stride, horizon, dt_data, protocol, repeats, device)
     for r in solver:
         r.setdefault("train_seconds", 0.0)

@@ -31,8 +31,8 @@ import torch
 from torch import nn
 
 from .led import LED_FHN_CONFIG, LED_KS_CONFIG, train_propagator
-from .lhits import _lhits_data, _make_autoencoder
-from .registry import ENTRIES, Selection, ZooEntry, get_entry, register_entry, seeded
+from .lhits import lhits_data, lhits_initial_autoencoder
+from .registry import ENTRIES, Selection, ZooEntry, register_entry, seeded
 
 __all__ = ["LEDOnLatent", "H2H_CONFIGS", "subsample", "varying", "led_lhits_score"]
 
@@ -111,7 +111,7 @@ def _build(config: dict) -> LEDOnLatent:
     z = config["autoencoder"]["latent_dim"]
 
     def make():
-        ae = _make_autoencoder(config["state_dim"], config["autoencoder"])
+        ae = lhits_initial_autoencoder(config["system"], z)  # the architecture of the source's autoencoder
         cells = {r: RecurrentStepper(z, dt=config["dt"], **{**config["rnn"]["architecture"], "output": r})
                  for r in config["variants"]}
         return LEDOnLatent(ae, cells)
@@ -121,7 +121,7 @@ def _build(config: dict) -> LEDOnLatent:
 
 def _data(config: dict) -> dict:
     """The L-HiTS splits of the source entry (full state, the data's own step)."""
-    return _lhits_data(get_entry(config["autoencoder_from"]).config)
+    return lhits_data(config["autoencoder_from"])
 
 
 def _train(config: dict, *, workdir: Path, device, progress: bool):
