@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
 from .. import validate, zoo
@@ -43,7 +42,8 @@ from ..steppers import Repeated, rollout
 from ..systems import get_system
 from ..timing import best_time
 from ..trajectory import Trajectory
-from ..zoo.h2h import varying
+from ..zoo.h2h import fields, varying
+from .lhits import lhits_train_seconds
 
 __all__ = ["KS_LYAPUNOV", "H2H_PROTOCOL", "head_to_head", "bench_h2h", "common_starts", "score_forecasts"]
 
@@ -61,10 +61,6 @@ H2H_PROTOCOL = {
 }
 
 
-def _channels(x: torch.Tensor, system: str) -> torch.Tensor:
-    return x.unflatten(-1, (2, -1)) if system == "fhn" else x
-
-
 def score_forecasts(pred: torch.Tensor, truth: torch.Tensor, system: str, dt: float) -> dict:
     """Score forecasts ``pred`` against ``truth``, both ``[M, H + 1, D]`` on a grid of step ``dt`` whose
     index 0 is the common initial state (left out). ``system`` is ``"fhn"`` (states ``[u; v]``, 202
@@ -77,13 +73,12 @@ def score_forecasts(pred: torch.Tensor, truth: torch.Tensor, system: str, dt: fl
     first time that mean exceeds 0.1, times :data:`KS_LYAPUNOV` (``None`` if it never does). A forecast
     set whose MSE is not finite scores ``inf`` and ``diverged=True``.
     """
-    p, q = _channels(pred[:, 1:].double().cpu(), system), _channels(truth[:, 1:].double().cpu(), system)
+    p, q = fields(pred[:, 1:].double().cpu(), system), fields(truth[:, 1:].double().cpu(), system)
     out = {"mse": float(((p - q) ** 2).mean())}
     if not math.isfinite(out["mse"]):
         return {"mse": math.inf, "mnad": math.inf, "wasserstein": math.inf, "diverged": True}
     keep = varying(truth, system)  # NAD: only where the true field is not at rest
-    out["wasserstein"] = (float(np.mean([wasserstein(p[:, :, c], q[:, :, c]) for c in range(2)]))
-                          if system == "fhn" else wasserstein(p, q))
+    out["wasserstein"] = wasserstein(p, q, axis=2 if system == "fhn" else None)  # FHN: mean of u's and v's
     p, q, out["nad_starts"] = p[keep], q[keep], int(keep.sum())
     if system == "fhn":
         per = mnad(p, q, channel_axis=2)
@@ -132,9 +127,7 @@ def _train_seconds(name: str, directory) -> float:
         # the committed source entry it was copied from
         ae = zoo.read_manifest(m["autoencoder_source"]["entry"])["metrics"]["autoencoder"]["seconds"]
         return ae + m["variants"][m["selected"]]["rnn"]["seconds"]
-    if "autoencoder" in m:
-        return m["autoencoder"]["seconds"] + m["levels_seconds"]
-    return m["seconds"]
+    return lhits_train_seconds(m)
 
 
 def _solver_rows(system: str, x0: torch.Tensor, fine_truth, stride: int, horizon: int, dt_data: float,
@@ -169,7 +162,7 @@ def _solver_rows(system: str, x0: torch.Tensor, fine_truth, stride: int, horizon
         fhn = get_system("fhn")
         lb = Repeated(LatticeBoltzmann(fhn, 0.005).to(device), round(dt_data / 0.005))
         units = protocol["solver_units"]
-        x = _channels(x0, "fhn").double().to(device)
+        x = fields(x0, "fhn").double().to(device)
         with torch.no_grad():
             seconds = best_time(lambda: rollout(lb, x, units), repeats, device=device)
         rows.append({"method": "lattice Boltzmann dt 0.005", "solver_dt": 0.005, "seconds": None,

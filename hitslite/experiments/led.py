@@ -248,8 +248,6 @@ def bench_led_ablation(systems=("fhn", "ks"), device=None) -> dict:
     return record
 
 
-
-
 def led_fhn_period_by_data(*, max_epochs: int | None = None, device=None) -> dict:
     """LED on FHN: the period of the forecast front, with the cell trained on two data sets.
 
@@ -268,7 +266,7 @@ def led_fhn_period_by_data(*, max_epochs: int | None = None, device=None) -> dic
     starts) of each, and the truth's period.
     """
     from ..led import LED
-    from ..zoo.h2h import varying
+    from ..zoo.h2h import fields, varying
     from ..zoo.led import LED_FHN_CONFIG
 
     device = torch.device(device or "cpu")
@@ -277,18 +275,15 @@ def led_fhn_period_by_data(*, max_epochs: int | None = None, device=None) -> dic
     ae = family[variant]["autoencoder"]
     data = zoo.lhits_data("lhits_fhn")
 
-    def fields(x):  # [..., 202] -> [..., 2, 101]: u and v
-        return x.unflatten(-1, (2, 101))
-
     with torch.no_grad():
-        latent = {k: Trajectory(t=data[k].t, x=ae.encode(fields(data[k].x).to(device)).cpu(), dt=data[k].dt)
-                  for k in ("train", "val")}
+        latent = {k: Trajectory(t=data[k].t, x=ae.encode(fields(data[k].x, "fhn").to(device)).cpu(),
+                                dt=data[k].dt) for k in ("train", "val")}
     config = copy.deepcopy(LED_FHN_CONFIG)
     if max_epochs is not None:
         config["rnn"]["train"]["max_epochs"] = max_epochs
     cell, fit = train_propagator(latent, config, seed=config["seed"], device=device)
     val = data["val"].x
-    states = fields(val[varying(val, "fhn")]).to(device)
+    states = fields(val[varying(val, "fhn")], "fhn").to(device)
     warm, truth = states[:, :60], states[:, 59:].cpu()
     out = {"variant": variant, "n_starts": int(states.shape[0]), "horizon": int(truth.shape[1] - 1),
            "cell_train_seconds": fit.seconds, "device": describe_device(device),

@@ -22,8 +22,8 @@ from ..multiscale import Hierarchy, select_levels
 from ..timing import best_time
 from ..trajectory import Trajectory
 
-__all__ = ["compare_lhits", "lhits_by_latent_dim", "bench_lhits", "LHITS_PAPER", "LHITS_PAPER_TABLE1",
-           "LHITS_SHORT_HORIZON"]
+__all__ = ["compare_lhits", "lhits_by_latent_dim", "bench_lhits", "lhits_train_seconds", "LHITS_PAPER",
+           "LHITS_PAPER_TABLE1", "LHITS_SHORT_HORIZON"]
 
 #: The paper's Table 2 (seconds and l2 errors) and Tables 3-4 (best single latent NNTS MSE); Ch. 9 prints
 #: them beside ours.
@@ -43,8 +43,9 @@ LHITS_PAPER = {
 LHITS_SHORT_HORIZON = {"ks": 400}
 
 
-def _train_seconds(metrics: dict) -> float:
-    """Training seconds of an L-HiTS entry: the autoencoder fit's own time plus the levels'."""
+def lhits_train_seconds(metrics: dict) -> float:
+    """Training seconds of an L-HiTS or full-state HiTS entry from its manifest's ``metrics``: the autoencoder
+    fit's own time plus the levels' (full-state: the levels')."""
     if "autoencoder" in metrics:
         return metrics["autoencoder"]["seconds"] + metrics["levels_seconds"]
     return metrics["seconds"]
@@ -149,7 +150,7 @@ def compare_lhits(system: str, *, repeats: int = 3, singles: bool = True, n_step
         "lhits": {"levels": [sel_l["lower"], sel_l["upper"]], "test_mse": mse(pred_l.x, test.x),
                   "test_mse_scaled": mse_scaled(pred_l.x, test.x),
                   "latent_mse": mse(pred_l.meta["latent"].x, z_true), "predict_s": min(t_l),
-                  "train_s": _train_seconds(man_l["metrics"]),
+                  "train_s": lhits_train_seconds(man_l["metrics"]),
                   "autoencoder_train_s": man_l["metrics"]["autoencoder"]["seconds"],
                   "reconstruction_mse": mse(model.autoencoder(test.x), test.x),
                   "latent_dim": model.autoencoder.latent_dim},
@@ -157,7 +158,7 @@ def compare_lhits(system: str, *, repeats: int = 3, singles: bool = True, n_step
         "lhits_latent_only": {"predict_s": min(t_z)},  # encode + latent steps + interpolation, no decode
         "hits_full": {"levels": [sel_f["lower"], sel_f["upper"]], "test_mse": mse(pred_f.x, test.x),
                       "test_mse_scaled": mse_scaled(pred_f.x, test.x),
-                      "predict_s": min(t_f), "train_s": _train_seconds(man_f["metrics"])},
+                      "predict_s": min(t_f), "train_s": lhits_train_seconds(man_f["metrics"])},
         "trained_on": {"lhits": man_l["device"], "hits_full": man_f["device"]},
         "device": describe_device(device),
         "paper": LHITS_PAPER[system],

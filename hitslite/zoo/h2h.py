@@ -34,7 +34,7 @@ from .led import LED_FHN_CONFIG, LED_KS_CONFIG, train_propagator
 from .lhits import lhits_data, lhits_initial_autoencoder
 from .registry import ENTRIES, Selection, ZooEntry, register_entry, seeded
 
-__all__ = ["LEDOnLatent", "H2H_CONFIGS", "subsample", "varying", "led_lhits_score"]
+__all__ = ["LEDOnLatent", "H2H_CONFIGS", "subsample", "fields", "varying", "led_lhits_score"]
 
 
 class LEDOnLatent(nn.Module):
@@ -66,16 +66,17 @@ def subsample(traj, stride: int):
     return Trajectory(t=traj.t[::stride], x=traj.x[:, ::stride], dt=traj.dt * stride, meta=traj.meta)
 
 
-def _channels(x: torch.Tensor, config: dict) -> torch.Tensor:
-    """FHN states ``[..., 202]`` as ``[..., 2, 101]`` (u and v), so NAD has one range per field."""
-    return x.unflatten(-1, (2, -1)) if config["system"] == "fhn" else x
+def fields(x: torch.Tensor, system: str) -> torch.Tensor:
+    """The L-HiTS states ``x [..., D]`` of ``system`` by field: FHN's ``[..., 202]`` as ``[..., 2, 101]``
+    (u and v, so NAD has one range per field); KS states as they are."""
+    return x.unflatten(-1, (2, -1)) if system == "fhn" else x
 
 
 def varying(truth: torch.Tensor, system: str) -> torch.Tensor:
     """Which of the true forecasts ``[M, T, D]`` vary in time or space in every field (a bool ``[M]``):
     NAD divides by the true field's range, so it is undefined for a forecast of a state at rest (some
     FHN initial conditions of the L-HiTS data settle to the homogeneous rest state)."""
-    q = _channels(truth, {"system": system}).flatten(3) if system == "fhn" else truth.unsqueeze(2)
+    q = fields(truth, system).flatten(3) if system == "fhn" else truth.unsqueeze(2)
     return ((q.amax(dim=(1, 3)) - q.amin(dim=(1, 3))) > 0).all(dim=1)
 
 
@@ -100,7 +101,7 @@ def led_lhits_score(led, traj, config: dict) -> dict:
     starts = {"starts": int(keep.sum()), "starts_at_rest": int((~keep).sum())}
     pred, truth = pred[keep], truth[keep]
     if config["system"] == "fhn":
-        per = mnad(_channels(pred, config), _channels(truth, config), channel_axis=2)
+        per = mnad(fields(pred, "fhn"), fields(truth, "fhn"), channel_axis=2)
         return {"mnad_u": float(per[0]), "mnad_v": float(per[1]), "mnad": float(per.mean()), **starts}
     return {"mnad": float(mnad(pred, truth)), **starts}
 
