@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from .. import zoo
+from .. import validate, zoo
 from ..device import describe_device
 from ..multiscale import Hierarchy, select_levels
 from ..timing import best_time
@@ -82,7 +82,7 @@ def _mse(a, b) -> float:
 
 @torch.no_grad()
 def compare_lhits(system: str, *, repeats: int = 3, singles: bool = True, n_steps: int | None = None,
-                  directory=None, device=None) -> dict:
+                  directory=None, device=None, split: str = "test") -> dict:
     """L-HiTS vs full-state HiTS on the test split of ``system`` (``"fhn"`` or ``"ks"``), from the zoo.
 
     Both hierarchies use the levels chosen on validation data when they were trained (stored in
@@ -100,7 +100,9 @@ def compare_lhits(system: str, *, repeats: int = 3, singles: bool = True, n_step
     alone is scored too (Tables 3–4). ``directory``: the zoo folder to load from (default the
     committed zoo; :func:`hitslite.zoo.retrained_dir` for a chapter's ``RETRAIN = True``). ``device``:
     where the models run and are timed (default the CPU; the device is synchronised around every
-    timed run).
+    timed run). ``split="train"`` scores the training trajectories instead of the test ones: an
+    in-sample protocol, for Ch. 9's study of which protocol gives numbers like the paper's (the level
+    ranges stay those chosen on validation data).
 
     Used in Ch. 9 (Tables 2-4, on both horizons) and by :func:`bench_lhits`.
     """
@@ -112,8 +114,9 @@ def compare_lhits(system: str, *, repeats: int = 3, singles: bool = True, n_step
     man_l, man_f = zoo.read_manifest(lhits_name, directory), zoo.read_manifest(full_name, directory)
     sel_l = _level_range(zoo.selected(lhits_name, directory=directory))
     sel_f = _level_range(zoo.selected(full_name, directory=directory))
+    validate.one_of("split", split, ("train", "val", "test"))
     splits = {k: v.to(device) for k, v in zoo.lhits_data(lhits_name).items()}
-    test = splits["test"]
+    test = splits[split]
     _check_horizon(n_steps, test)
     if n_steps is not None:
         val, test = _windows(splits["val"], n_steps), _windows(test, n_steps)
@@ -143,7 +146,7 @@ def compare_lhits(system: str, *, repeats: int = 3, singles: bool = True, n_step
                              device=device))
         t_f.append(best_time(lambda: full.forecast(x0, n, dt=dt, check_finite=False), 1, device=device))
     record = {
-        "system": system, "n_test_trajectories": splits["test"].batch_size,
+        "system": system, "split": split, "n_test_trajectories": splits[split].batch_size,
         "n_test_starts": test.batch_size, "n_steps": n, "dt": dt,
         "levels_chosen_on": ("validation, full horizon (zoo)" if n_steps is None
                              else f"validation, windows of {n} steps"),
