@@ -248,6 +248,14 @@ def test_table1_rows_agree_with_compare_lhits_and_their_per_step_curves():
         with torch.no_grad():
             first = float(((model.autoencoder(x0) - x0) ** 2).mean())
         assert float(table["by_dim"][z]["mse_per_step"][0]) == pytest.approx(first, rel=1e-5), z
+    # split="train" scores the training trajectories with the same models and level range
+    own = compare_lhits("fhn", repeats=1, singles=False, split="train")
+    train = zoo.lhits_data("lhits_fhn")["train"]
+    assert (own["split"], own["n_test_trajectories"]) == ("train", train.batch_size)
+    assert own["lhits"]["levels"] == main["lhits"]["levels"]
+    assert own["lhits"]["test_mse"] != main["lhits"]["test_mse"]
+    with pytest.raises(ValueError, match="split"):
+        compare_lhits("fhn", split="holdout")
     with pytest.raises(ValueError, match="n_steps"):
         lhits_by_latent_dim("fhn", n_steps=0)
     with pytest.raises(ValueError, match="system"):

@@ -107,6 +107,7 @@ def compare_lhits(system: str, *, repeats: int = 3, singles: bool = True, n_step
     Used in Ch. 9 (Tables 2-4, on both horizons) and by :func:`bench_lhits`.
     """
     _check_lhits_system(system)
+    validate.one_of("split", split, ("train", "val", "test"))
     device = torch.device(device or "cpu")
     lhits_name, full_name = f"lhits_{system}", f"hits_full_{system}"
     model = zoo.load_pretrained(lhits_name, directory=directory, device=device)
@@ -114,7 +115,6 @@ def compare_lhits(system: str, *, repeats: int = 3, singles: bool = True, n_step
     man_l, man_f = zoo.read_manifest(lhits_name, directory), zoo.read_manifest(full_name, directory)
     sel_l = _level_range(zoo.selected(lhits_name, directory=directory))
     sel_f = _level_range(zoo.selected(full_name, directory=directory))
-    validate.one_of("split", split, ("train", "val", "test"))
     splits = {k: v.to(device) for k, v in zoo.lhits_data(lhits_name).items()}
     test = splits[split]
     _check_horizon(n_steps, test)
