@@ -46,8 +46,12 @@ class Clusters:
 
     labels: np.ndarray
     centers: np.ndarray
-    sizes: np.ndarray
     eigenvalues: np.ndarray
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Points per cluster ``[n_clusters]`` (decreasing)."""
+        return np.bincount(self.labels, minlength=len(self.centers))
 
 
 def _points(points) -> np.ndarray:
@@ -137,8 +141,7 @@ def spectral_clustering(points, n_clusters: int, *, n_neighbors: int = 10, n_eig
     relabel[order] = np.arange(n_clusters)
     labels = relabel[labels]
     centers = np.stack([x[labels == c].mean(axis=0) for c in range(n_clusters)])
-    return Clusters(labels=labels, centers=centers, sizes=np.bincount(labels, minlength=n_clusters),
-                    eigenvalues=np.clip(values, 0.0, None))
+    return Clusters(labels=labels, centers=centers, eigenvalues=np.clip(values, 0.0, None))
 
 
 def eigengap_count(eigenvalues, max_clusters: int | None = None) -> int:
