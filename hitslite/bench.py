@@ -49,6 +49,11 @@ to ``benchmarks/results/h2h.json`` (about a minute).
 LED's data and on long attractor trajectories, written to ``benchmarks/results/led_period.json`` (about
 two CPU minutes).
 
+``recipe``: does :func:`~hitslite.recipes.train_hits`'s coupled hierarchy beat its best single level on
+test data, on systems outside the papers (Chapter 13's pendulum, Lotka–Volterra, Sel'kov), for seeds
+0, 1, 2 at a two-minute budget each; written to ``benchmarks/results/recipe.json`` (about 20 CPU
+minutes; ``--systems`` picks some).
+
 Every subcommand runs on ``--device`` (``solvers``: every device listed, default the CPU and CUDA when
 present; the others: one device, default the CPU) and writes strict JSON
 (:func:`~hitslite.experiments.write_record`: a non-finite number, such as the error of a diverged
@@ -85,7 +90,7 @@ def main(argv=None) -> None:
     """Run the benchmark ``argv`` names (default: the command line), print its table, write its record."""
     parser = argparse.ArgumentParser(prog="python -m hitslite.bench", description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["solvers", "ks_dt", "lhits", "hits", "led", "led_ablation",
-                                         "budget", "perf", "h2h", "led_period"])
+                                         "budget", "perf", "h2h", "led_period", "recipe"])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8, 64, 512])
     parser.add_argument("--device", nargs="+", default=None,
                         help="solvers: every device listed (default: cpu, and cuda when present); every "
@@ -98,8 +103,11 @@ def main(argv=None) -> None:
     parser.add_argument("--fhn-horizon", type=int, default=600,
                         help="led: FHN forecast horizon in time units (600: Chapter 11; 8000: the paper's "
                              "Fig. 7)")
-    parser.add_argument("--systems", nargs="+", default=["fhn", "ks"], choices=["fhn", "ks"],
-                        help="led, led_ablation, h2h: which systems to run")
+    parser.add_argument("--systems", nargs="+", default=None,
+                        help="led, led_ablation, h2h: fhn and/or ks (default both); recipe: names in "
+                             "hitslite.experiments.RECIPE_SYSTEMS (default all)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="recipe: seeds")
+    parser.add_argument("--budget", type=float, default=120.0, help="recipe: training seconds per run")
     args = parser.parse_args(argv)
     if args.what != "solvers" and args.device is not None and len(args.device) > 1:
         parser.error(f"{args.what} runs on one device; got --device {' '.join(args.device)}")
@@ -108,6 +116,16 @@ def main(argv=None) -> None:
             torch.empty(0, device=name)
         except (RuntimeError, ValueError) as err:  # a typo, or CUDA asked for where there is none
             parser.error(f"--device {name}: {err}")
+    if args.what == "recipe":
+        unknown = sorted(set(args.systems or []) - set(experiments.RECIPE_SYSTEMS))
+        if unknown:
+            known = ", ".join(experiments.RECIPE_SYSTEMS)
+            parser.error(f"--systems {' '.join(unknown)}: recipe knows {known}")
+    else:
+        unknown = sorted(set(args.systems or []) - {"fhn", "ks"})
+        if unknown:
+            parser.error(f"--systems {' '.join(unknown)}: {args.what} knows fhn, ks")
+    systems = tuple(args.systems or ("fhn", "ks"))
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else experiments.RESULTS / f"{args.what}.json"
@@ -122,16 +140,19 @@ def main(argv=None) -> None:
     elif args.what == "hits":
         record = experiments.bench_hits(device=device)
     elif args.what == "led":
-        record = experiments.bench_led(fhn_horizon=args.fhn_horizon, systems=tuple(args.systems),
+        record = experiments.bench_led(fhn_horizon=args.fhn_horizon, systems=systems,
                                        device=device)
     elif args.what == "led_ablation":
-        record = experiments.bench_led_ablation(systems=tuple(args.systems), device=device)
+        record = experiments.bench_led_ablation(systems=systems, device=device)
     elif args.what == "perf":
         record = experiments.bench_perf(device=device)
     elif args.what == "h2h":
-        record = experiments.bench_h2h(tuple(args.systems), device=device)
+        record = experiments.bench_h2h(systems, device=device)
     elif args.what == "led_period":
         record = experiments.led_fhn_period_by_data(device=device)
+    elif args.what == "recipe":
+        record = experiments.recipe_study(args.systems, seeds=tuple(args.seeds), budget_s=args.budget,
+                                          device=device)
     elif args.what == "budget":
         record = experiments.bench_hits_budget(device=device)
     else:

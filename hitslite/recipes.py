@@ -53,7 +53,10 @@ COARSE_STEPS_PER_HORIZON = 8
 WINDOWS_PER_TRAJECTORY = 16
 N_FORWARD = 5  # HiTS App. A.1: p = 5 forward steps in the loss (eq. 9)
 DEFAULT_HIDDEN = (64, 64, 64)
-DEFAULT_TRAJECTORIES = {"train": 128, "val": 32, "test": 32}
+#: validation and test are only forecast, so they cost little; they are large because one trajectory's
+#: error can dominate a mean over a few dozen, and then the validation choice and the test verdict are
+#: decided by one trajectory each (Chapter 13, "How many trajectories")
+DEFAULT_TRAJECTORIES = {"train": 128, "val": 512, "test": 512}
 #: ``patience=None``: all levels train in one batched call, so a level stopped early saves no time; it
 #: keeps training (at a halved rate on plateaus) and its best validation weights are kept
 TRAIN_SETTINGS = {"lr": 1e-3, "batch_size": 256, "patience": None, "lr_halving_patience": 10,
@@ -192,7 +195,7 @@ def train_hits(system, *, budget_s: float = 180.0, levels: list[int] | None = No
     * ``levels``: level indices ``k`` (steps ``dt * 2**k``); default :func:`default_levels`;
     * ``hidden``: hidden widths of every ResNet stepper; default ``(64, 64, 64)``;
     * ``dt``: sampling step = finest step; default :func:`default_dt`;
-    * ``n_trajectories``: an int or ``{"train", "val", "test"}`` counts; default 128 / 32 / 32;
+    * ``n_trajectories``: an int or ``{"train", "val", "test"}`` counts; default 128 / 512 / 512;
     * ``n_steps``: trajectory length in samples ``dt``; default ``8 * 2**max(levels)``;
     * ``data``: your own ``{"train", "val", "test"}`` :class:`~hitslite.data.Trajectory` splits
       ``[B, T, D]`` on one grid (then ``dt``, ``n_trajectories`` and ``n_steps`` come from them);

@@ -14,7 +14,9 @@
   (:func:`head_to_head`, Ch. 14; :func:`bench_h2h`);
 * :mod:`~hitslite.experiments.perf`: cost curves (:func:`bench_perf`): error against wall time of the
   neural hierarchy, hybrids, RK4 and DOP853; forecast throughput against the matmul peak; memory with
-  and without chunking; LED against ETDRK4 at its largest adequate step; the L-HiTS time split.
+  and without chunking; LED against ETDRK4 at its largest adequate step; the L-HiTS time split;
+* :mod:`~hitslite.experiments.recipe`: ``train_hits`` on systems outside the papers over several seeds
+  (:func:`recipe_study`, Ch. 13).
 
 Every function runs on a ``device`` (default the CPU) and times with :mod:`hitslite.timing`.
 ``python -m hitslite.bench`` (:mod:`hitslite.bench`) is the command line over them.
@@ -32,10 +34,12 @@ from .lhits import (
     lhits_by_latent_dim,
 )
 from .perf import bench_perf
+from .recipe import RECIPE_SYSTEMS, recipe_study
 from .record import RESULTS, provenance, write_record
 from .solvers import bench_solvers, ks_dt_convergence
 
 __all__ = ["RESULTS", "provenance", "write_record", "bench_solvers", "ks_dt_convergence", "bench_hits",
            "bench_hits_budget", "TABLE2_WIDTHS", "PAPER_MINIBATCHES", "compare_lhits", "lhits_by_latent_dim",
            "bench_lhits", "LHITS_PAPER", "LHITS_PAPER_TABLE1", "LHITS_SHORT_HORIZON", "bench_led",
-           "bench_led_ablation", "bench_perf", "head_to_head", "bench_h2h", "led_fhn_period_by_data"]
+           "bench_led_ablation", "bench_perf", "head_to_head", "bench_h2h", "led_fhn_period_by_data",
+           "RECIPE_SYSTEMS", "recipe_study"]
