@@ -16,7 +16,8 @@ without reading them first:
    uniform in the region (:func:`~hitslite.data.ode_splits`, exact to 1e-11), trained on
    :data:`WINDOWS_PER_TRAJECTORY` random windows per trajectory with the ``p = 5`` rollout loss
    (HiTS eq. 9, App. A.1);
-5. **training** of all levels together (:func:`~hitslite.train.fit_levels`, ``batched=True``) for as
+5. **training** of all levels together (:func:`~hitslite.train.fit_levels`, ``batched=True``, watching
+   the first :data:`FIT_VAL_TRAJECTORIES` validation trajectories) for as
    many epochs as fit in ``budget_s`` CPU seconds, sized from a short measured run;
 6. **selection** of the coupled range on the *validation* split only
    (:func:`~hitslite.multiscale.select_levels`);
@@ -57,6 +58,10 @@ DEFAULT_HIDDEN = (64, 64, 64)
 #: error can dominate a mean over a few dozen, and then the validation choice and the test verdict are
 #: decided by one trajectory each (Chapter 13, "How many trajectories")
 DEFAULT_TRAJECTORIES = {"train": 128, "val": 512, "test": 512}
+#: training watches the one-step-ahead loss (eq. 9) on this many validation trajectories, to keep each
+#: level's best weights and halve its rate on plateaus; that loss is not heavy-tailed, and all 512 would
+#: cost as much per epoch as the training set itself
+FIT_VAL_TRAJECTORIES = 32
 #: ``patience=None``: all levels train in one batched call, so a level stopped early saves no time; it
 #: keeps training (at a halved rate on plateaus) and its best validation weights are kept
 TRAIN_SETTINGS = {"lr": 1e-3, "batch_size": 256, "patience": None, "lr_halving_patience": 10,
@@ -250,6 +255,7 @@ def train_hits(system, *, budget_s: float = 180.0, levels: list[int] | None = No
     seconds["data"] = time.perf_counter() - start
     device = torch.device("cpu") if device is None else torch.device(device)
     train, val = (data[s].to(torch.float32) for s in ("train", "val"))
+    fit_val = val[:FIT_VAL_TRAJECTORIES]  # the selection below uses all of val
     dim = data["train"].x.shape[-1]
     settings = {**TRAIN_SETTINGS, "batch_size": min(TRAIN_SETTINGS["batch_size"],
                                                      train.batch_size * WINDOWS_PER_TRAJECTORY)}
@@ -261,7 +267,7 @@ def train_hits(system, *, budget_s: float = 180.0, levels: list[int] | None = No
 
     def run(epochs):
         by_stride = build()
-        steppers, fits = fit_levels(lambda h: by_stride[round(h / dt)], train, val, levels=levels,
+        steppers, fits = fit_levels(lambda h: by_stride[round(h / dt)], train, fit_val, levels=levels,
                                     n_forward=N_FORWARD, starts=WINDOWS_PER_TRAJECTORY, seed=seed,
                                     progress=progress, batched=True, device=device, max_epochs=epochs,
                                     **settings)

@@ -8,6 +8,8 @@ import torch
 
 import hitslite as hl
 from hitslite import recipes
+from hitslite.experiments import RECIPE_SYSTEMS, recipe_study
+from hitslite.experiments import recipe as recipe_module
 from hitslite.recipes import TimeScales, default_dt, default_levels, estimate_time_scales, train_hits
 
 TINY = dict(levels=[0, 1, 2], dt=0.05, hidden=(8,), n_trajectories=6, n_steps=40, max_epochs=2,
@@ -137,14 +139,40 @@ def test_bad_system_and_data():
 @pytest.mark.slow
 def test_coupling_beats_the_best_single_level(one_thread):
     """The chapter's claim, on the damped pendulum of Chapter 13, with a fixed number of epochs."""
-    from hitslite.systems import ODESystem
-
-    def pendulum(x, gamma=0.2):
-        sin = torch.sin if isinstance(x, torch.Tensor) else np.sin
-        return np.stack([x[..., 1], -sin(x[..., 0]) - gamma * x[..., 1]], -1) if isinstance(x, np.ndarray) \
-            else torch.stack([x[..., 1], -sin(x[..., 0]) - gamma * x[..., 1]], -1)
-
-    system = ODESystem(name="damped_pendulum", state_shape=(2,), vector_field=pendulum, params={"gamma": 0.2},
-                       region=((-2.0, 2.0), (-1.0, 1.0)))
-    result = train_hits(system, max_epochs=300, progress=False)
+    result = train_hits(RECIPE_SYSTEMS["damped_pendulum"](), max_epochs=300, progress=False)
     assert result.multiscale_test_mse < min(result.single_test_mse)
+
+
+def test_recipe_study_records_what_it_claims(one_thread, monkeypatch):
+    """The study's record on a tiny run: the gain is the best single level over the chosen hierarchy, the
+    chosen range is the validation choice, the diagnostic range is the best on test, shares lie in [0, 1]."""
+    system = RECIPE_SYSTEMS["lotka_volterra"]()
+    calls = []
+    real = recipe_module.train_hits
+
+    def tiny(system, **kwargs):
+        kwargs.update(levels=[0, 1, 2], dt=0.1, hidden=(8,), n_trajectories=8, n_steps=40, max_epochs=2)
+        result = real(system, **kwargs)
+        calls.append(result)
+        return result
+
+    monkeypatch.setattr(recipe_module, "train_hits", tiny)
+    record = recipe_study([system, "selkov"], seeds=(0, 1), budget_s=1.0, progress=False)
+    assert record["seeds"] == [0, 1] and set(record["systems"]) == {"lotka_volterra", "selkov"}
+    runs = record["systems"]["lotka_volterra"]["runs"] + record["systems"]["selkov"]["runs"]
+    assert [r["seed"] for r in runs] == [0, 1, 0, 1]
+    for run, result in zip(runs, calls):
+        assert run["gain"] == pytest.approx(min(run["single_test_mse"]) / run["multiscale_test_mse"])
+        again = hl.select_levels(result.levels, result.data["val"].to(torch.float32))
+        assert run["chosen"] == [again.lower, again.upper]
+        assert run["gain_of_best_range_on_test"] >= run["gain"] - 1e-12
+        assert 0.0 <= run["wins_per_trajectory"] <= 1.0 and run["n_test"] == 8
+    entry = record["systems"]["selkov"]
+    assert entry["beats_on_every_seed"] == all(g > 1 for g in entry["gains"])
+    for bad in ([], (-1,)):
+        with pytest.raises(ValueError, match="seeds"):
+            recipe_study(["selkov"], seeds=bad, progress=False)
+    with pytest.raises(ValueError, match="systems"):
+        recipe_study(["pendulum_typo"], progress=False)
+    with pytest.raises(ValueError, match="budget_s"):
+        recipe_study(["selkov"], budget_s=0, progress=False)
