@@ -95,7 +95,7 @@ def test_committed_results_are_strict_json():
 # ---- --device reaches every benchmark ------------------------------------------------------------------
 _BENCHMARKS = {"lhits": "bench_lhits", "hits": "bench_hits", "led": "bench_led",
                "led_ablation": "bench_led_ablation", "ks_dt": "ks_dt_convergence", "perf": "bench_perf",
-               "h2h": "bench_h2h", "led_period": "led_fhn_period_by_data"}
+               "h2h": "bench_h2h", "led_period": "led_fhn_period_by_data", "recipe": "recipe_study"}
 
 
 def test_every_benchmark_function_takes_a_device():
@@ -128,6 +128,18 @@ def test_main_refuses_several_or_unknown_devices(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         bench.main(["hits", "--device", "no_such_device", "--out", str(tmp_path / "x.json")])
     assert "--device no_such_device" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_main_refuses_systems_the_benchmark_does_not_know(tmp_path, monkeypatch, capsys):
+    for fn in ("recipe_study", "bench_led"):
+        monkeypatch.setattr(experiments, fn, lambda *a, **kw: pytest.fail("must not run"))
+    with pytest.raises(SystemExit):
+        bench.main(["recipe", "--systems", "selkov", "fhn", "--out", str(tmp_path / "x.json")])
+    assert "--systems fhn: recipe knows damped_pendulum" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.main(["led", "--systems", "selkov", "--out", str(tmp_path / "x.json")])
+    assert "--systems selkov: led knows fhn, ks" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
 
 
