@@ -51,8 +51,8 @@ two CPU minutes).
 
 ``recipe``: does :func:`~hitslite.recipes.train_hits`'s coupled hierarchy beat its best single level on
 test data, on systems outside the papers (Chapter 13's pendulum, Lotka–Volterra, Sel'kov), for seeds
-0, 1, 2 at a two-minute budget each; written to ``benchmarks/results/recipe.json`` (about 20 CPU
-minutes; ``--systems`` picks some).
+``--seeds`` (default 0, 1, 2) at a two-minute budget each; written to ``benchmarks/results/recipe.json``
+(about 2.5 CPU minutes a run; ``--jobs 2`` runs two at once; ``--systems`` picks some).
 
 Every subcommand runs on ``--device`` (``solvers``: every device listed, default the CPU and CUDA when
 present; the others: one device, default the CPU) and writes strict JSON
@@ -108,6 +108,8 @@ def main(argv=None) -> None:
                              "hitslite.experiments.RECIPE_SYSTEMS (default all)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="recipe: seeds")
     parser.add_argument("--budget", type=float, default=120.0, help="recipe: training seconds per run")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="recipe: runs at once, one process and one thread each (at most the free cores)")
     args = parser.parse_args(argv)
     if args.what != "solvers" and args.device is not None and len(args.device) > 1:
         parser.error(f"{args.what} runs on one device; got --device {' '.join(args.device)}")
@@ -152,7 +154,7 @@ def main(argv=None) -> None:
         record = experiments.led_fhn_period_by_data(device=device)
     elif args.what == "recipe":
         record = experiments.recipe_study(args.systems, seeds=tuple(args.seeds), budget_s=args.budget,
-                                          device=device)
+                                          jobs=args.jobs, device=device)
     elif args.what == "budget":
         record = experiments.bench_hits_budget(device=device)
     else:

@@ -176,3 +176,16 @@ def test_recipe_study_records_what_it_claims(one_thread, monkeypatch):
         recipe_study(["pendulum_typo"], progress=False)
     with pytest.raises(ValueError, match="budget_s"):
         recipe_study(["selkov"], budget_s=0, progress=False)
+    with pytest.raises(ValueError, match="jobs"):
+        recipe_study(["selkov"], jobs=0, progress=False)
+    with pytest.raises(ValueError, match="systems: with jobs = 2, pass names"):
+        recipe_study([system], jobs=2, progress=False)
+
+
+@pytest.mark.slow
+def test_recipe_study_in_parallel_keeps_the_order_of_its_runs():
+    """Two worker processes (spawned, so the real recipe runs: half a second of training each)."""
+    record = recipe_study(["selkov"], seeds=(1, 0), budget_s=0.5, jobs=2, progress=False)
+    runs = record["systems"]["selkov"]["runs"]
+    assert [r["seed"] for r in runs] == [1, 0] and record["jobs"] == 2
+    assert all(r["n_test"] == recipes.DEFAULT_TRAJECTORIES["test"] and r["epochs"] >= 1 for r in runs)

@@ -14,6 +14,9 @@ below the best single level's; the mean MSE over trajectories is heavy-tailed, s
 
 from __future__ import annotations
 
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+
 import numpy as np
 import torch
 
@@ -113,11 +116,22 @@ def _run(system: ODESystem, seed: int, budget_s: float, device) -> dict:
     }
 
 
-def recipe_study(systems=None, *, seeds=(0, 1, 2), budget_s: float = 120.0, device=None,
+def _worker(args) -> dict:
+    system, seed, budget_s, device = args
+    if isinstance(system, str):  # in a worker process: build the system here
+        system = RECIPE_SYSTEMS[system]()
+    torch.set_num_threads(1)
+    return _run(system, seed, budget_s, device)
+
+
+def recipe_study(systems=None, *, seeds=(0, 1, 2), budget_s: float = 120.0, jobs: int = 1, device=None,
                  progress: bool = True) -> dict:
     """Run :func:`~hitslite.recipes.train_hits` (its defaults, ``budget_s`` of training) on each system for
     each seed; see the module. ``systems``: names of :data:`RECIPE_SYSTEMS` (default all) or
-    :class:`~hitslite.systems.ODESystem` instances.
+    :class:`~hitslite.systems.ODESystem` instances (names only when ``jobs > 1``).
+
+    ``jobs``: runs at once, each in its own process with one torch thread (the runs are independent; the
+    budget is wall-clock, so give each job a core of its own: ``jobs`` at most the free cores).
 
     Returns ``{"budget_s", "seeds", "systems": {name: {"runs": [...], "beats_on_every_seed", "gains"}}}``.
     """
@@ -133,18 +147,35 @@ def recipe_study(systems=None, *, seeds=(0, 1, 2), budget_s: float = 120.0, devi
             chosen.append(RECIPE_SYSTEMS[item]())
         else:
             raise ValueError(f"systems: {item!r} is neither an ODESystem nor one of {list(RECIPE_SYSTEMS)}")
-    out = {}
-    for system in chosen:
-        runs = []
-        for seed in seeds:
-            run = _run(system, seed, budget_s, device)
-            runs.append(run)
+    jobs = validate.positive_int("jobs", jobs)
+    tasks = [(system, seed, budget_s, device) for system in chosen for seed in seeds]
+    if jobs == 1:
+        results = map(_worker, tasks)
+    else:
+        given = [item for item in (systems or []) if isinstance(item, ODESystem)]
+        if given:
+            raise ValueError(f"systems: with jobs = {jobs}, pass names of RECIPE_SYSTEMS (a worker process "
+                             f"builds its own system); got the ODESystem {given[0].name!r}; or pass jobs=1")
+        tasks = [(system.name, seed, budget_s, device) for system, seed, budget_s, device in tasks]
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"))
+        results = pool.map(_worker, tasks)
+    runs_of = {system.name: [] for system in chosen}
+    try:
+        for (system, seed, _, _), run in zip(tasks, results):
+            name = system if isinstance(system, str) else system.name
+            runs_of[name].append(run)
             if progress:
-                print(f"{system.name} seed {seed}: levels {run['chosen'][0]}-{run['chosen'][1]} "
+                print(f"{name} seed {seed}: levels {run['chosen'][0]}-{run['chosen'][1]} "
                       f"gain {run['gain']:.2f} "
                       f"(best range on test: {run['gain_of_best_range_on_test']:.2f}), "
                       f"{run['epochs']} epochs in {run['train_seconds']:.0f} s", flush=True)
+    finally:
+        if jobs > 1:
+            pool.shutdown(cancel_futures=True)
+    out = {}
+    for system in chosen:
+        runs = runs_of[system.name]
         gains = [r["gain"] for r in runs]
         out[system.name] = {"params": dict(system.params), "region": [list(r) for r in system.region],
                             "runs": runs, "gains": gains, "beats_on_every_seed": all(g > 1 for g in gains)}
-    return {"budget_s": budget_s, "seeds": seeds, "systems": out}
+    return {"budget_s": budget_s, "seeds": seeds, "jobs": jobs, "systems": out}
