@@ -56,11 +56,11 @@ N_FORWARD = 5  # HiTS App. A.1: p = 5 forward steps in the loss (eq. 9)
 DEFAULT_HIDDEN = (64, 64, 64)
 #: validation and test are only forecast, so they cost little; they are large because one trajectory's
 #: error can dominate a mean over a few dozen, and then the validation choice and the test verdict are
-#: decided by one trajectory each (Chapter 13, "How many trajectories")
+#: decided by one trajectory each (Chapter 13, "One run, many trajectories, several seeds")
 DEFAULT_TRAJECTORIES = {"train": 128, "val": 512, "test": 512}
-#: training watches the one-step-ahead loss (eq. 9) on this many validation trajectories, to keep each
-#: level's best weights and halve its rate on plateaus; that loss is not heavy-tailed, and all 512 would
-#: cost as much per epoch as the training set itself
+#: training watches the p-step loss (eq. 9) on this many validation trajectories, only to keep each
+#: level's best weights and halve its rate on plateaus; the windows of all 512 would cost as much per
+#: epoch as the training windows themselves
 FIT_VAL_TRAJECTORIES = 32
 #: ``patience=None``: all levels train in one batched call, so a level stopped early saves no time; it
 #: keeps training (at a halved rate on plateaus) and its best validation weights are kept
