@@ -120,7 +120,6 @@ def _worker(args) -> dict:
     system, seed, budget_s, device = args
     if isinstance(system, str):  # in a worker process: build the system here
         system = RECIPE_SYSTEMS[system]()
-    torch.set_num_threads(1)
     return _run(system, seed, budget_s, device)
 
 
@@ -157,7 +156,8 @@ def recipe_study(systems=None, *, seeds=(0, 1, 2), budget_s: float = 120.0, jobs
             raise ValueError(f"systems: with jobs = {jobs}, pass names of RECIPE_SYSTEMS (a worker process "
                              f"builds its own system); got the ODESystem {given[0].name!r}; or pass jobs=1")
         tasks = [(system.name, seed, budget_s, device) for system, seed, budget_s, device in tasks]
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"))
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
+                                   initializer=torch.set_num_threads, initargs=(1,))  # one thread per worker
         results = pool.map(_worker, tasks)
     runs_of = {system.name: [] for system in chosen}
     try:
