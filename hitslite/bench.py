@@ -54,6 +54,13 @@ test data, on systems outside the papers (Chapter 13's pendulum, Lotka–Volterr
 ``--seeds`` (default 0, 1, 2) at a two-minute budget each; written to ``benchmarks/results/recipe.json``
 (about 2.5 CPU minutes a run; ``--jobs 2`` runs two at once; ``--systems`` picks some).
 
+``peclet``: LED across Péclet numbers (LED Fig. 5, SI 8.2.4) with the zoo's three Péclet entries: the
+Wasserstein distance of the run distributions of M1 and M2 against the micro solver (latent-only and
+multiscale LED, beside the self-similar and autoencoder references) and the speed-up S against rho, for
+``--peclet`` (default 100 10 1), ``--starts`` initial conditions x ``--runs`` runs x ``--horizon`` time
+units; written to ``benchmarks/results/peclet.json`` (about 25 CPU minutes at the defaults, nearly all of it
+the Pe = 1 micro solver, whose step is 1e-4).
+
 Every subcommand runs on ``--device`` (``solvers``: every device listed, default the CPU and CUDA when
 present; the others: one device, default the CPU) and writes strict JSON
 (:func:`~hitslite.experiments.write_record`: a non-finite number, such as the error of a diverged
@@ -90,7 +97,7 @@ def main(argv=None) -> None:
     """Run the benchmark ``argv`` names (default: the command line), print its table, write its record."""
     parser = argparse.ArgumentParser(prog="python -m hitslite.bench", description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["solvers", "ks_dt", "lhits", "hits", "led", "led_ablation",
-                                         "budget", "perf", "h2h", "led_period", "recipe"])
+                                         "budget", "perf", "h2h", "led_period", "recipe", "peclet"])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8, 64, 512])
     parser.add_argument("--device", nargs="+", default=None,
                         help="solvers: every device listed (default: cpu, and cuda when present); every "
@@ -110,6 +117,12 @@ def main(argv=None) -> None:
     parser.add_argument("--budget", type=float, default=120.0, help="recipe: training seconds per run")
     parser.add_argument("--jobs", type=int, default=1,
                         help="recipe: runs at once, one process and one thread each (at most the free cores)")
+    parser.add_argument("--peclet", type=int, nargs="+", default=[100, 10, 1],
+                        help="peclet: Péclet numbers among 100, 10, 1")
+    parser.add_argument("--starts", type=int, default=2, help="peclet: initial conditions of the test split")
+    parser.add_argument("--runs", type=int, default=16, help="peclet: runs per initial condition and set")
+    parser.add_argument("--horizon", type=int, default=40,
+                        help="peclet: time units forecast after the warm-up")
     args = parser.parse_args(argv)
     if args.what != "solvers" and args.device is not None and len(args.device) > 1:
         parser.error(f"{args.what} runs on one device; got --device {' '.join(args.device)}")
@@ -155,6 +168,14 @@ def main(argv=None) -> None:
     elif args.what == "recipe":
         record = experiments.recipe_study(args.systems, seeds=tuple(args.seeds), budget_s=args.budget,
                                           jobs=args.jobs, device=device)
+    elif args.what == "peclet":
+        study = {"pecletes": tuple(args.peclet), "starts": args.starts, "runs": args.runs,
+                 "horizon": args.horizon}
+        try:  # bad arguments are a usage error before any work; errors of the run itself are not
+            experiments.peclet.check_arguments(**study)
+        except ValueError as err:
+            parser.error(f"peclet: {err}")
+        record = experiments.peclet_study(**study, device=device, progress=True)
     elif args.what == "budget":
         record = experiments.bench_hits_budget(device=device)
     else:

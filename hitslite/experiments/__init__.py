@@ -16,7 +16,9 @@
   neural hierarchy, hybrids, RK4 and DOP853; forecast throughput against the matmul peak; memory with
   and without chunking; LED against ETDRK4 at its largest adequate step; the L-HiTS time split;
 * :mod:`~hitslite.experiments.recipe`: ``train_hits`` on systems outside the papers over several seeds
-  (:func:`recipe_study`, Ch. 13).
+  (:func:`recipe_study`, Ch. 13);
+* :mod:`~hitslite.experiments.peclet`: LED's error and speed-up across Péclet numbers
+  (:func:`peclet_study`, LED Fig. 5; Ch. 12).
 
 Every function runs on a ``device`` (default the CPU) and times with :mod:`hitslite.timing`.
 ``python -m hitslite.bench`` (:mod:`hitslite.bench`) is the command line over them.
@@ -33,6 +35,7 @@ from .lhits import (
     compare_lhits,
     lhits_by_latent_dim,
 )
+from .peclet import PECLET_PAPER, peclet_study, speedup_model
 from .perf import bench_perf
 from .recipe import RECIPE_SYSTEMS, recipe_study
 from .record import RESULTS, provenance, write_record
@@ -42,4 +45,4 @@ __all__ = ["RESULTS", "provenance", "write_record", "bench_solvers", "ks_dt_conv
            "bench_hits_budget", "TABLE2_WIDTHS", "PAPER_MINIBATCHES", "compare_lhits", "lhits_by_latent_dim",
            "bench_lhits", "LHITS_PAPER", "LHITS_PAPER_TABLE1", "LHITS_SHORT_HORIZON", "bench_led",
            "bench_led_ablation", "bench_perf", "head_to_head", "bench_h2h", "led_fhn_period_by_data",
-           "RECIPE_SYSTEMS", "recipe_study"]
+           "RECIPE_SYSTEMS", "recipe_study", "PECLET_PAPER", "peclet_study", "speedup_model"]

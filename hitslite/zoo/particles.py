@@ -13,6 +13,9 @@ Chapter 12. Below the entries: ensembles of runs and their moment statistics, fo
 * ``led_particles_3d`` — Sec. 3.1 / SI 8.2: ``d_x = 3``, A = (1, 1.5, 0), ω = (0.2, 1, 0.5);
   ``d_z = 8``, K = 5 kernels, LSTM of 20 or 100 units (Table 4 tried 10–100), chosen on the
   validation loss.
+* ``led_peclet_100``, ``led_peclet_10``, ``led_peclet_1`` — SI 8.2.4: the 3-D system with
+  |A|_2 = 2 and D = 0.02, 0.2, 2 (Péclet numbers 100, 10, 1), Δt = 1; ``d_z = 8``, LSTM of 40
+  units, 500 + 500 samples, as the paper.
 
 Reductions against the paper, all for a 2-core CPU (stated again in Chapter 12):
 
@@ -38,6 +41,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..systems import PECLET_DT
 from . import store
 from .led import train_propagator
 from .loading import load_or_train, selected
@@ -45,7 +49,8 @@ from .registry import Selection, ZooEntry, get_entry, register_entry, retrained_
 
 __all__ = ["ParticleLED", "particle_data", "subsampled_particle_loss", "subsample_particles",
            "particle_validation_score", "encode_in_chunks", "train_particle_led", "load_particle_led",
-           "LED_PARTICLES_1D_CONFIG", "LED_PARTICLES_3D_CONFIG",
+           "LED_PARTICLES_1D_CONFIG", "LED_PARTICLES_3D_CONFIG", "PECLET_DIFFUSIVITIES", "PECLET_ENTRIES",
+           "peclet_config",
            "micro_solver", "true_runs", "led_runs", "run_moments", "moment_errors"]
 
 
@@ -308,6 +313,32 @@ register_entry(ZooEntry(
     "(d_z = 8, K = 5) + LSTM(20 | 100, chosen on validation)",
     LED_PARTICLES_3D_CONFIG, _build_particle_led, train_particle_led, data=particle_data,
     read_selection=_read_selection))
+
+
+#: SI 8.2.4 (Fig. 5, SI Fig. 29): the Péclet study. |A|_2 = 2 and D in {0.02, 0.2, 2} give Pe = 100, 10, 1;
+#: the micro step falls with D (δt = 1e-2, 1e-3, 1e-4) and LED's coarse step is Δt = 1. As the paper:
+#: d_z = 8, one LSTM layer of 40 units, 500 training and 500 validation samples (2 trajectories of 250
+#: coarse steps per split); the networks otherwise as the 3-D entry's (reduced as the module docstring says).
+PECLET_DIFFUSIVITIES = {100: 0.02, 10: 0.2, 1: 2.0}
+
+
+def peclet_config(D: float) -> dict:
+    """The config of the Péclet-study entry with diffusion coefficient ``D`` (SI 8.2.4)."""
+    return {**LED_PARTICLES_3D_CONFIG, "dt": 1.0,
+            "data": {"preset": "peclet", "D": D, "n_trajectories": 2, "n_steps": 250, "seed": 0},
+            "rnn": {**LED_PARTICLES_3D_CONFIG["rnn"], "hidden": [40]}}
+
+
+#: entry name for each Péclet number: ``led_peclet_100``, ``led_peclet_10``, ``led_peclet_1``
+PECLET_ENTRIES = {pe: f"led_peclet_{pe}" for pe in PECLET_DIFFUSIVITIES}
+
+for _pe, _D in PECLET_DIFFUSIVITIES.items():
+    register_entry(ZooEntry(
+        PECLET_ENTRIES[_pe],
+        f"LED SI 8.2.4: Péclet study, Pe = {_pe} (D = {_D:g}, micro δt = {PECLET_DT[_D]:g}, Δt = 1); 3-D "
+        "particles, d_z = 8, LSTM(40)",
+        peclet_config(_D), _build_particle_led, train_particle_led, data=particle_data,
+        read_selection=_read_selection))
 
 
 # ----------------------------------------------------------------------------------------
