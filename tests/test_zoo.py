@@ -239,6 +239,7 @@ SELECTED = {  # entry: (kind, what its manifest records, on the committed zoo)
     "led_ks": ("led", lambda m, folder: m["metrics"]["selected"]),
     "led_particles_1d": ("particles", lambda m, folder: m["metrics"]["selected"]),
     "led_particles_3d": ("particles", lambda m, folder: m["metrics"]["selected"]),
+    "led_peclet_1": ("particles", lambda m, folder: m["metrics"]["selected"]),
 }
 
 

@@ -16,7 +16,9 @@ trade for the zoo's three Péclet entries (``led_peclet_100``, ``led_peclet_10``
   (SI eq. 24, as Ch. 12);
 * **speed-up** — S = solver seconds / LED seconds per time unit for one run (batch 1), timed in the same
   process: the solver over ``solver_units`` coarse steps (its cost per unit is constant), LED latent-only
-  and over one ``(T_m, T_mu)`` cycle for each ``rho`` in ``speedup_rhos``. Beside each measured S sits the
+  over ``latent_units`` steps and over whole ``(T_m, T_mu)`` cycles (at least ``latent_units`` steps) for
+  each ``rho`` in ``speedup_rhos`` (a forecast has a fixed cost per call, the first decode, which a few
+  steps would not amortise). Beside each measured S sits the
   cost model's ``S(rho) = (1 + rho) / (1 + rho / S_latent)`` (the solver runs a share ``1 / (1 + rho)``
   of the time, the latent steps the rest), which ignores the encodes and decodes at each hand-over.
 
@@ -82,8 +84,8 @@ def _moment_wd(x, ref, runs):
     return out
 
 
-def _one_peclet(pe: int, *, starts, runs, horizon, t_mu, rhos, speedup_rhos, solver_units, seed, device,
-                progress) -> dict:
+def _one_peclet(pe: int, *, starts, runs, horizon, t_mu, rhos, speedup_rhos, solver_units, latent_units, seed,
+                device, progress) -> dict:
     from ..zoo import particles as zp
 
     D = zp.PECLET_DIFFUSIVITIES[pe]
@@ -124,24 +126,34 @@ def _one_peclet(pe: int, *, starts, runs, horizon, t_mu, rhos, speedup_rhos, sol
             log(f"{label}: WD M1 {wd[label]['M1']['mean']:.4f}, M2 {wd[label]['M2']['mean']:.4f}")
     m2_true = ref[1][:, :, 1:]
 
-    # speed-up: one run, batch 1, timed in this process
+    # speed-up: one run, batch 1, timed in this process. The solver's cost per unit is constant, so it is
+    # timed over `solver_units`; LED's forecasts carry a fixed cost per call (the first decode), so the
+    # latent-only rate is taken over `latent_units` steps and each multiscale schedule over whole cycles
     one = warm[:1]
     led = family.led(n_particles=one.shape[-2], generator=torch.Generator().manual_seed(seed + 5))
     micro = zp.micro_solver(system, seed=seed + 6, t0=t0)
-    base = measure_speedup(led, micro, one, solver_units, macro_steps=solver_units, micro_steps=0, t0=t0,
-                           repeats=2)
-    s_latent = base["S"]
-    speed = {"latent": {"rho": None, "T_m": solver_units, "T_mu": 0, "S": s_latent, "model": s_latent}}
-    for r in speedup_rhos:
-        t_m = int(round(r * t_mu))
+
+    def led_seconds(n_steps, t_m, t_micro):
         best = float("inf")
         with torch.no_grad():
             for _ in range(2):
-                traj = led.multiscale_forecast(one, t_m + t_mu, micro, macro_steps=t_m, micro_steps=t_mu,
-                                               t0=t0)
+                traj = led.multiscale_forecast(one, n_steps, micro if t_micro else None, macro_steps=t_m,
+                                               micro_steps=t_micro, t0=t0)
                 best = min(best, sum(v for key, v in traj.meta["seconds"].items() if key != "warm_up"))
-        s = base["solver_seconds_per_unit"] * (t_m + t_mu) * led.dt / best
-        speed[f"rho={r:g}"] = {"rho": t_m / t_mu, "T_m": t_m, "T_mu": t_mu, "S": s,
+        return best
+
+    base = measure_speedup(led, micro, one, solver_units, macro_steps=solver_units, micro_steps=0, t0=t0,
+                           repeats=2)
+    solver_per_unit = base["solver_seconds_per_unit"]
+    latent_per_unit = led_seconds(latent_units, latent_units, 0) / (latent_units * led.dt)
+    s_latent = solver_per_unit / latent_per_unit
+    speed = {"latent": {"rho": None, "T_m": latent_units, "T_mu": 0, "S": s_latent, "model": s_latent}}
+    for r in speedup_rhos:
+        t_m = int(round(r * t_mu))
+        cycles = max(1, -(-latent_units // (t_m + t_mu)))  # whole cycles covering at least latent_units
+        n = cycles * (t_m + t_mu)
+        s = solver_per_unit * n * led.dt / led_seconds(n, t_m, t_mu)
+        speed[f"rho={r:g}"] = {"rho": t_m / t_mu, "T_m": t_m, "T_mu": t_mu, "cycles": cycles, "S": s,
                                "model": speedup_model(s_latent, t_m / t_mu)}
     log(f"S latent {s_latent:.0f}; " + ", ".join(f"{k} {v['S']:.1f}" for k, v in speed.items() if v["rho"]))
     return {
@@ -149,9 +161,10 @@ def _one_peclet(pe: int, *, starts, runs, horizon, t_mu, rhos, speedup_rhos, sol
         "micro_steps_per_unit": round(system.save_dt / system.dt), "t0": t0, "warm_up": warm_up,
         "micro_seconds_per_run_unit": micro_seconds / (n_configs * horizon),
         "mean_M2_truth": float(m2_true.mean()), "spread_M2_truth": float(m2_true.std(1).mean()),
-        "wd": wd, "speedup": {"solver_seconds_per_unit": base["solver_seconds_per_unit"],
-                              "led_latent_seconds_per_unit": base["led_seconds_per_unit"],
-                              "solver_units": solver_units, "schedules": speed},
+        "wd": wd,
+        "speedup": {"solver_seconds_per_unit": solver_per_unit,
+                    "led_latent_seconds_per_unit": latent_per_unit,
+                    "solver_units": solver_units, "latent_units": latent_units, "schedules": speed},
         "seconds": time.perf_counter() - start,
     }
 
@@ -184,8 +197,8 @@ def check_arguments(pecletes=(100, 10, 1), *, starts: int = 2, runs: int = 16, h
 
 
 def peclet_study(pecletes=(100, 10, 1), *, starts: int = 2, runs: int = 16, horizon: int = 40, t_mu: int = 2,
-                 rhos=(4, 9), speedup_rhos=(1, 4, 9, 19, 49), solver_units: int = 3, seed: int = 0,
-                 device=None, progress: bool = False) -> dict:
+                 rhos=(4, 9), speedup_rhos=(1, 4, 9, 19, 49), solver_units: int = 3, latent_units: int = 100,
+                 seed: int = 0, device=None, progress: bool = False) -> dict:
     """LED's error and speed-up at Péclet numbers ``pecletes`` (subset of 100, 10, 1); see the module
     docstring. ``starts`` initial conditions of the test split, ``runs`` runs each, ``horizon`` coarse
     steps (Δt = 1) after the warm-up; multiscale schedules with ``T_mu = t_mu`` solver steps per cycle.
@@ -193,6 +206,7 @@ def peclet_study(pecletes=(100, 10, 1), *, starts: int = 2, runs: int = 16, hori
     pecletes, starts, runs, horizon, t_mu, solver_units = check_arguments(
         pecletes, starts=starts, runs=runs, horizon=horizon, t_mu=t_mu, rhos=rhos, speedup_rhos=speedup_rhos,
         solver_units=solver_units)
+    latent_units = validate.positive_int("latent_units", latent_units)
     from ..zoo import particles as zp
 
     device = torch.device(device or "cpu")
@@ -201,7 +215,8 @@ def peclet_study(pecletes=(100, 10, 1), *, starts: int = 2, runs: int = 16, hori
                  "against the micro solver, and the speed-up S against rho",
         "device": describe_device(device),
         "protocol": {"starts": starts, "runs": runs, "horizon": horizon, "t_mu": t_mu, "rhos": list(rhos),
-                     "speedup_rhos": list(speedup_rhos), "solver_units": solver_units, "seed": seed,
+                     "speedup_rhos": list(speedup_rhos), "solver_units": solver_units,
+                     "latent_units": latent_units, "seed": seed,
                      "split": "test", "speedup_batch": 1},
         "paper": PECLET_PAPER,
         "micro_dt": {str(pe): PECLET_DT[zp.PECLET_DIFFUSIVITIES[pe]] for pe in pecletes},
@@ -210,6 +225,7 @@ def peclet_study(pecletes=(100, 10, 1), *, starts: int = 2, runs: int = 16, hori
     for pe in pecletes:
         record["peclet"][str(pe)] = _one_peclet(
             pe, starts=starts, runs=runs, horizon=horizon, t_mu=t_mu, rhos=tuple(rhos),
-            speedup_rhos=tuple(speedup_rhos), solver_units=solver_units, seed=seed, device=device,
+            speedup_rhos=tuple(speedup_rhos), solver_units=solver_units, latent_units=latent_units, seed=seed,
+            device=device,
             progress=progress)
     return record
