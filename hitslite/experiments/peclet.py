@@ -15,10 +15,10 @@ trade for the zoo's three Péclet entries (``led_peclet_100``, ``led_peclet_10``
   moments M1 and M2 and the truth's, at every time after the warm-up, averaged over time and starts
   (SI eq. 24, as Ch. 12);
 * **speed-up** — S = solver seconds / LED seconds per time unit for one run (batch 1), timed in the same
-  process: the solver over ``solver_units`` coarse steps (its cost per unit is constant), LED latent-only
-  over ``latent_units`` steps and over whole ``(T_m, T_mu)`` cycles (at least ``latent_units`` steps) for
-  each ``rho`` in ``speedup_rhos`` (a forecast has a fixed cost per call, the first decode, which a few
-  steps would not amortise). Beside each measured S sits the
+  process (:func:`_speedups`): the solver over about ``solver_seconds`` of whole units (its cost per unit
+  is constant), LED latent-only over ``latent_units`` steps, and multiscale LED over whole
+  ``(T_m, T_mu)`` cycles covering at least ``schedule_units`` steps, for each ``rho`` in
+  ``speedup_rhos``; the fastest of ``rounds`` interleaved rounds of each. Beside each measured S sits the
   cost model's ``S(rho) = (1 + rho) / (1 + rho / S_latent)`` (the solver runs a share ``1 / (1 + rho)``
   of the time, the latent steps the rest), which ignores the encodes and decodes at each hand-over.
 
@@ -84,8 +84,51 @@ def _moment_wd(x, ref, runs):
     return out
 
 
-def _one_peclet(pe: int, *, starts, runs, horizon, t_mu, rhos, speedup_rhos, solver_units, latent_units, seed,
-                device, progress) -> dict:
+def _speedups(family, system, one, t0, *, t_mu, speedup_rhos, timing, seed) -> dict:
+    """S of latent-only and multiscale LED over the micro solver for one run (batch 1), timed in this process.
+
+    The solver's cost per unit is constant: it is timed over as many whole units as take about
+    ``timing["solver_seconds"]``; LED latent-only over ``timing["latent_units"]`` steps; each multiscale
+    schedule over whole cycles covering at least ``timing["schedule_units"]`` steps. A single short timing on
+    a shared machine is noisy (a 3-unit solver timing at Pe = 100 varied by 50 % between calls), so all of
+    them are repeated in ``timing["rounds"]`` interleaved rounds and the fastest of each is kept."""
+    from ..zoo import particles as zp
+
+    led = family.led(n_particles=one.shape[-2], generator=torch.Generator().manual_seed(seed + 5))
+    micro = zp.micro_solver(system, seed=seed + 6, t0=t0)
+    first = measure_speedup(led, micro, one, 1, macro_steps=1, micro_steps=0, t0=t0)
+    first = first["solver_seconds_per_unit"]
+    solver_units = max(1, min(100, math.ceil(timing["solver_seconds"] / first)))
+    latent_units = timing["latent_units"]
+    plan = {"latent": (latent_units, latent_units, 0)}
+    for r in speedup_rhos:
+        t_m = int(round(r * t_mu))
+        cycles = max(1, math.ceil(timing["schedule_units"] / (t_m + t_mu)))
+        plan[f"rho={r:g}"] = (cycles * (t_m + t_mu), t_m, t_mu)
+    solver_best, led_best = float("inf"), dict.fromkeys(plan, float("inf"))
+    with torch.no_grad():
+        for _ in range(timing["rounds"]):
+            solver_best = min(solver_best, measure_speedup(
+                led, micro, one, solver_units, macro_steps=solver_units, micro_steps=0,
+                t0=t0)["solver_seconds_per_unit"])
+            for key, (n, t_m, t_micro) in plan.items():
+                traj = led.multiscale_forecast(one, n, micro if t_micro else None, macro_steps=t_m,
+                                               micro_steps=t_micro, t0=t0)
+                sec = sum(v for k, v in traj.meta["seconds"].items() if k != "warm_up")
+                led_best[key] = min(led_best[key], sec / (n * led.dt))
+    s_latent = solver_best / led_best["latent"]
+    schedules = {}
+    for key, (n, t_m, t_micro) in plan.items():
+        rho = t_m / t_micro if t_micro else None
+        schedules[key] = {"rho": rho, "T_m": t_m, "T_mu": t_micro, "steps_timed": n,
+                          "led_seconds_per_unit": led_best[key], "S": solver_best / led_best[key],
+                          "model": s_latent if rho is None else speedup_model(s_latent, rho)}
+    return {"solver_seconds_per_unit": solver_best, "solver_units": solver_units, "batch": int(one.shape[0]),
+            **timing, "schedules": schedules}
+
+
+def _one_peclet(pe: int, *, starts, runs, horizon, t_mu, rhos, speedup_rhos, timing, seed, device,
+                progress) -> dict:
     from ..zoo import particles as zp
 
     D = zp.PECLET_DIFFUSIVITIES[pe]
@@ -126,53 +169,24 @@ def _one_peclet(pe: int, *, starts, runs, horizon, t_mu, rhos, speedup_rhos, sol
             log(f"{label}: WD M1 {wd[label]['M1']['mean']:.4f}, M2 {wd[label]['M2']['mean']:.4f}")
     m2_true = ref[1][:, :, 1:]
 
-    # speed-up: one run, batch 1, timed in this process. The solver's cost per unit is constant, so it is
-    # timed over `solver_units`; LED's forecasts carry a fixed cost per call (the first decode), so the
-    # latent-only rate is taken over `latent_units` steps and each multiscale schedule over whole cycles
-    one = warm[:1]
-    led = family.led(n_particles=one.shape[-2], generator=torch.Generator().manual_seed(seed + 5))
-    micro = zp.micro_solver(system, seed=seed + 6, t0=t0)
-
-    def led_seconds(n_steps, t_m, t_micro):
-        best = float("inf")
-        with torch.no_grad():
-            for _ in range(2):
-                traj = led.multiscale_forecast(one, n_steps, micro if t_micro else None, macro_steps=t_m,
-                                               micro_steps=t_micro, t0=t0)
-                best = min(best, sum(v for key, v in traj.meta["seconds"].items() if key != "warm_up"))
-        return best
-
-    base = measure_speedup(led, micro, one, solver_units, macro_steps=solver_units, micro_steps=0, t0=t0,
-                           repeats=2)
-    solver_per_unit = base["solver_seconds_per_unit"]
-    latent_per_unit = led_seconds(latent_units, latent_units, 0) / (latent_units * led.dt)
-    s_latent = solver_per_unit / latent_per_unit
-    speed = {"latent": {"rho": None, "T_m": latent_units, "T_mu": 0, "S": s_latent, "model": s_latent}}
-    for r in speedup_rhos:
-        t_m = int(round(r * t_mu))
-        cycles = max(1, -(-latent_units // (t_m + t_mu)))  # whole cycles covering at least latent_units
-        n = cycles * (t_m + t_mu)
-        s = solver_per_unit * n * led.dt / led_seconds(n, t_m, t_mu)
-        speed[f"rho={r:g}"] = {"rho": t_m / t_mu, "T_m": t_m, "T_mu": t_mu, "cycles": cycles, "S": s,
-                               "model": speedup_model(s_latent, t_m / t_mu)}
-    log(f"S latent {s_latent:.0f}; " + ", ".join(f"{k} {v['S']:.1f}" for k, v in speed.items() if v["rho"]))
+    speed = _speedups(family, system, warm[:1], t0, t_mu=t_mu, speedup_rhos=speedup_rhos, timing=timing,
+                      seed=seed)
+    log(f"S latent {speed['schedules']['latent']['S']:.0f}; " + ", ".join(
+        f"{k} {v['S']:.1f} (model {v['model']:.1f})" for k, v in speed["schedules"].items() if v["rho"]))
     return {
         "entry": name, "D": D, "peclet": system.peclet, "micro_dt": system.dt, "coarse_dt": system.save_dt,
         "micro_steps_per_unit": round(system.save_dt / system.dt), "t0": t0, "warm_up": warm_up,
         "micro_seconds_per_run_unit": micro_seconds / (n_configs * horizon),
         "mean_M2_truth": float(m2_true.mean()), "spread_M2_truth": float(m2_true.std(1).mean()),
-        "wd": wd,
-        "speedup": {"solver_seconds_per_unit": solver_per_unit,
-                    "led_latent_seconds_per_unit": latent_per_unit,
-                    "solver_units": solver_units, "latent_units": latent_units, "schedules": speed},
+        "wd": wd, "speedup": speed,
         "seconds": time.perf_counter() - start,
     }
 
 
 def check_arguments(pecletes=(100, 10, 1), *, starts: int = 2, runs: int = 16, horizon: int = 40,
-                    t_mu: int = 2, rhos=(4, 9), speedup_rhos=(1, 4, 9, 19, 49), solver_units: int = 3):
+                    t_mu: int = 2, rhos=(4, 9), speedup_rhos=(1, 4, 9, 19, 49)):
     """:func:`peclet_study`'s arguments checked (a clear error naming the bad one) and normalised:
-    ``(pecletes, starts, runs, horizon, t_mu, solver_units)``."""
+    ``(pecletes, starts, runs, horizon, t_mu)``."""
     from ..zoo import particles as zp
 
     pecletes = tuple(pecletes)
@@ -187,26 +201,31 @@ def check_arguments(pecletes=(100, 10, 1), *, starts: int = 2, runs: int = 16, h
         raise ValueError(f"runs must be >= 2 (a distribution over runs), got {runs}")
     horizon = validate.positive_int("horizon", horizon)
     t_mu = validate.positive_int("t_mu", t_mu)
-    solver_units = validate.positive_int("solver_units", solver_units)
     for arg, values in (("rhos", rhos), ("speedup_rhos", speedup_rhos)):
         for r in values:
             ok = isinstance(r, (int, float)) and not isinstance(r, bool) and math.isfinite(r) and r > 0
             if not (ok and round(r * t_mu) >= 1):
                 raise ValueError(f"{arg} must be positive numbers with rho * t_mu >= 1, got {r!r}")
-    return pecletes, starts, runs, horizon, t_mu, solver_units
+    return pecletes, starts, runs, horizon, t_mu
 
 
 def peclet_study(pecletes=(100, 10, 1), *, starts: int = 2, runs: int = 16, horizon: int = 40, t_mu: int = 2,
-                 rhos=(4, 9), speedup_rhos=(1, 4, 9, 19, 49), solver_units: int = 3, latent_units: int = 100,
-                 seed: int = 0, device=None, progress: bool = False) -> dict:
+                 rhos=(4, 9), speedup_rhos=(1, 4, 9, 19, 49), solver_seconds: float = 1.0,
+                 latent_units: int = 100, schedule_units: int = 20, rounds: int = 3, seed: int = 0,
+                 device=None, progress: bool = False) -> dict:
     """LED's error and speed-up at Péclet numbers ``pecletes`` (subset of 100, 10, 1); see the module
     docstring. ``starts`` initial conditions of the test split, ``runs`` runs each, ``horizon`` coarse
     steps (Δt = 1) after the warm-up; multiscale schedules with ``T_mu = t_mu`` solver steps per cycle.
     Returns the record ``python -m hitslite.bench peclet`` writes (``benchmarks/results/peclet.json``)."""
-    pecletes, starts, runs, horizon, t_mu, solver_units = check_arguments(
-        pecletes, starts=starts, runs=runs, horizon=horizon, t_mu=t_mu, rhos=rhos, speedup_rhos=speedup_rhos,
-        solver_units=solver_units)
-    latent_units = validate.positive_int("latent_units", latent_units)
+    pecletes, starts, runs, horizon, t_mu = check_arguments(
+        pecletes, starts=starts, runs=runs, horizon=horizon, t_mu=t_mu, rhos=rhos, speedup_rhos=speedup_rhos)
+    solver_seconds = validate.finite_float("solver_seconds", solver_seconds)
+    if solver_seconds <= 0:
+        raise ValueError(f"solver_seconds must be > 0, got {solver_seconds!r}")
+    timing = {"solver_seconds": solver_seconds,
+              "latent_units": validate.positive_int("latent_units", latent_units),
+              "schedule_units": validate.positive_int("schedule_units", schedule_units),
+              "rounds": validate.positive_int("rounds", rounds)}
     from ..zoo import particles as zp
 
     device = torch.device(device or "cpu")
@@ -215,8 +234,7 @@ def peclet_study(pecletes=(100, 10, 1), *, starts: int = 2, runs: int = 16, hori
                  "against the micro solver, and the speed-up S against rho",
         "device": describe_device(device),
         "protocol": {"starts": starts, "runs": runs, "horizon": horizon, "t_mu": t_mu, "rhos": list(rhos),
-                     "speedup_rhos": list(speedup_rhos), "solver_units": solver_units,
-                     "latent_units": latent_units, "seed": seed,
+                     "speedup_rhos": list(speedup_rhos), **timing, "seed": seed,
                      "split": "test", "speedup_batch": 1},
         "paper": PECLET_PAPER,
         "micro_dt": {str(pe): PECLET_DT[zp.PECLET_DIFFUSIVITIES[pe]] for pe in pecletes},
@@ -225,7 +243,6 @@ def peclet_study(pecletes=(100, 10, 1), *, starts: int = 2, runs: int = 16, hori
     for pe in pecletes:
         record["peclet"][str(pe)] = _one_peclet(
             pe, starts=starts, runs=runs, horizon=horizon, t_mu=t_mu, rhos=tuple(rhos),
-            speedup_rhos=tuple(speedup_rhos), solver_units=solver_units, latent_units=latent_units, seed=seed,
-            device=device,
+            speedup_rhos=tuple(speedup_rhos), timing=timing, seed=seed, device=device,
             progress=progress)
     return record
