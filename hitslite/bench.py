@@ -31,7 +31,7 @@ machine, written to ``benchmarks/results/budget.json``.
 
 ``led_ablation``: each departure of the LED zoo recipes from the paper (more training trajectories,
 input noise) undone in turn, on validation data, written to ``benchmarks/results/led_ablation.json``
-(about 15 CPU minutes, most of it the two KS propagators).
+(about 20 CPU minutes, most of it the three KS propagators).
 
 ``perf``: cost curves (Part IV): on the five HiTS systems, test error against wall time of the neural
 hierarchy, the hybrids, RK4 at several steps and scipy's DOP853 at several tolerances, and which wins at
