@@ -88,13 +88,13 @@ def test_study_refuses_bad_arguments_before_any_work(kwargs, message, monkeypatc
         pc.peclet_study(**kwargs)
 
 
-def test_moment_wd_of_an_ensemble_against_itself_is_zero_and_grows_with_a_shift():
+def testmoment_distances_of_an_ensemble_against_itself_is_zero_and_grows_with_a_shift():
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(2 * 4, 5, 50, 3, generator=gen) - 0.5  # 2 starts x 4 runs, 5 times, 50 particles
     ref = zp.run_moments(x, 4)
-    same = pc._moment_wd(x, ref, 4)
+    same = pc.moment_distances(x, ref, 4)
     assert same["M1"]["mean"] == 0.0 and same["M2"]["mean"] == 0.0 and len(same["M1"]["curve"]) == 4
-    shifted = pc._moment_wd(x + 0.01, ref, 4)  # M1 moves by exactly 0.01 in every run; M2 not at all
+    shifted = pc.moment_distances(x + 0.01, ref, 4)  # M1 moves by exactly 0.01 in every run; M2 not at all
     assert shifted["M1"]["mean"] == pytest.approx(0.01, rel=1e-5) and shifted["M2"]["mean"] < 1e-9
 
 

@@ -39,7 +39,7 @@ from ..led import measure_speedup
 from ..pde_data import particle_dataset
 from ..systems import PECLET_DT, get_system
 
-__all__ = ["PECLET_PAPER", "check_arguments", "peclet_study", "speedup_model"]
+__all__ = ["PECLET_PAPER", "check_arguments", "moment_distances", "peclet_study", "speedup_model"]
 
 #: What the LED paper states about the study (Fig. 5, SI 8.2.4, Fig. 29), for the paper-vs-book rows.
 PECLET_PAPER = {
@@ -73,7 +73,11 @@ def speedup_model(s_latent: float, rho: float) -> float:
     return (1.0 + rho) / (1.0 + rho / s_latent)
 
 
-def _moment_wd(x, ref, runs):
+def moment_distances(x: torch.Tensor, ref, runs: int) -> dict:
+    """Wasserstein distance between the run distributions of M1 and M2 of ``x [B * runs, T, N, d]`` and
+    reference moments ``ref`` (:func:`hitslite.zoo.particles.run_moments` of the truth), at every time
+    after the first: ``{"M1": {"mean": float, "curve": [T - 1]}, "M2": ...}``, the curve averaged over the
+    starts and the mean over starts and times."""
     from ..zoo import particles as zp
 
     pred = zp.run_moments(x, runs)
@@ -158,14 +162,14 @@ def _one_peclet(pe: int, *, starts, runs, horizon, t_mu, rhos, speedup_rhos, tim
         z_warm = zp.encode_in_chunks(ae, warm)
         z_b = zp.encode_in_chunks(ae, truth_b.x)
         decoded = ae.decode(z_b, generator=torch.Generator().manual_seed(seed + 3))
-    wd = {"self-similar": _moment_wd(truth_b.x.cpu(), ref, runs),
-          "autoencoder": _moment_wd(decoded.cpu(), ref, runs)}
+    wd = {"self-similar": moment_distances(truth_b.x.cpu(), ref, runs),
+          "autoencoder": moment_distances(decoded.cpu(), ref, runs)}
     schedules = {"latent": (horizon, 0), **{f"rho={r:g}": (int(round(r * t_mu)), t_mu) for r in rhos}}
     with torch.no_grad():
         for k, (label, (t_m, t_micro)) in enumerate(schedules.items()):
             run = zp.led_runs(family, system, warm, horizon, runs=runs, t0=t0, seed=seed + 10 + 2 * k,
                               macro_steps=t_m, micro_steps=t_micro, warm_latent=z_warm)
-            wd[label] = _moment_wd(run.x.cpu(), ref, runs)
+            wd[label] = moment_distances(run.x.cpu(), ref, runs)
             log(f"{label}: WD M1 {wd[label]['M1']['mean']:.4f}, M2 {wd[label]['M2']['mean']:.4f}")
     m2_true = ref[1][:, :, 1:]
 

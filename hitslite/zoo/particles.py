@@ -14,7 +14,7 @@ Chapter 12. Below the entries: ensembles of runs and their moment statistics, fo
   ``d_z = 8``, K = 5 kernels, LSTM of 20 or 100 units (Table 4 tried 10–100), chosen on the
   validation loss.
 * ``led_peclet_100``, ``led_peclet_10``, ``led_peclet_1`` — SI 8.2.4: the 3-D system with
-  |A|_2 = 2 and D = 0.02, 0.2, 2 (Péclet numbers 100, 10, 1), Δt = 1; ``d_z = 8``, LSTM of 40
+  ``|A|_2 = 2`` and D = 0.02, 0.2, 2 (Péclet numbers 100, 10, 1), Δt = 1; ``d_z = 8``, LSTM of 40
   units, 500 + 500 samples, as the paper.
 
 Reductions against the paper, all for a 2-core CPU (stated again in Chapter 12):
@@ -315,10 +315,11 @@ register_entry(ZooEntry(
     read_selection=_read_selection))
 
 
-#: SI 8.2.4 (Fig. 5, SI Fig. 29): the Péclet study. |A|_2 = 2 and D in {0.02, 0.2, 2} give Pe = 100, 10, 1;
-#: the micro step falls with D (δt = 1e-2, 1e-3, 1e-4) and LED's coarse step is Δt = 1. As the paper:
-#: d_z = 8, one LSTM layer of 40 units, 500 training and 500 validation samples (2 trajectories of 250
-#: coarse steps per split); the networks otherwise as the 3-D entry's (reduced as the module docstring says).
+#: SI 8.2.4 (Fig. 5, SI Fig. 29): the Péclet study. ``|A|_2 = 2`` and D in {0.02, 0.2, 2} give
+#: Pe = 100, 10, 1; the micro step falls with D (δt = 1e-2, 1e-3, 1e-4) and LED's coarse step is
+#: Δt = 1. As the paper: d_z = 8, one LSTM layer of 40 units, 500 training and 500 validation
+#: samples (2 trajectories of 250 coarse steps per split); the networks otherwise as the 3-D
+#: entry's (reduced as the module docstring says).
 PECLET_DIFFUSIVITIES = {100: 0.02, 10: 0.2, 1: 2.0}
 
 
