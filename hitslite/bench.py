@@ -58,7 +58,7 @@ test data, on systems outside the papers (Chapter 13's pendulum, Lotka–Volterr
 Wasserstein distance of the run distributions of M1 and M2 against the micro solver (latent-only and
 multiscale LED, beside the self-similar and autoencoder references) and the speed-up S against rho, for
 ``--peclet`` (default 100 10 1), ``--starts`` initial conditions x ``--runs`` runs x ``--horizon`` time
-units; written to ``benchmarks/results/peclet.json`` (about 25 CPU minutes at the defaults, nearly all of it
+units; written to ``benchmarks/results/peclet.json`` (about 20 CPU minutes at the defaults, nearly all of it
 the Pe = 1 micro solver, whose step is 1e-4).
 
 Every subcommand runs on ``--device`` (``solvers``: every device listed, default the CPU and CUDA when

@@ -23,7 +23,7 @@ trade for the zoo's three Péclet entries (``led_peclet_100``, ``led_peclet_10``
   of the time, the latent steps the rest), which ignores the encodes and decodes at each hand-over.
 
 The paper ran 400 runs from one initial condition to T_f = 3000; the defaults here (2 starts x 16 runs
-x 40 time units, about 25 CPU minutes, nearly all of it the Pe = 1 truth) are stated in the record.
+x 40 time units, about 20 CPU minutes, nearly all of it the Pe = 1 truth) are stated in the record.
 """
 
 from __future__ import annotations

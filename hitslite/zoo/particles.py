@@ -340,6 +340,7 @@ for _pe, _D in PECLET_DIFFUSIVITIES.items():
         "particles, d_z = 8, LSTM(40)",
         peclet_config(_D), _build_particle_led, train_particle_led, data=particle_data,
         read_selection=_read_selection))
+del _pe, _D
 
 
 # ----------------------------------------------------------------------------------------
