@@ -410,7 +410,8 @@ def led_runs(family: ParticleLED, system, x_warm: torch.Tensor, n_steps: int, *,
 
     gen = torch.Generator().manual_seed(seed)
     led = LED(encode, family.propagators[variant or family.selected], lambda z: ae.decode(z, n, gen))
-    micro = micro_solver(system, generator=torch.Generator().manual_seed(seed + 1), t0=t0)
+    # the solver draws its noise on the states' device (EulerMaruyama refuses a generator elsewhere)
+    micro = micro_solver(system, generator=torch.Generator(device=x_warm.device).manual_seed(seed + 1), t0=t0)
     return led.multiscale_forecast(warm, n_steps, micro if micro_steps else None, macro_steps=macro_steps,
                                    micro_steps=micro_steps, t0=t0)
 
