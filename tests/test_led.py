@@ -272,3 +272,13 @@ def test_measure_speedup_reports_both_timings(fhn_setup):
     res = measure_speedup(led, micro, warm, 4, macro_steps=4, micro_steps=0)
     assert res["S"] > 0 and res["solver_seconds_per_unit"] > 0 and res["led_seconds_per_unit"] > 0
     assert res["rho"] == float("inf") and res["batch"] == warm.shape[0]
+
+
+def test_measure_speedup_times_led_over_its_own_horizon(fhn_setup):
+    """``led_steps``: the solver over 2 steps, LED over 6; both reported per time unit, S their ratio."""
+    _, micro, warm, led = fhn_setup
+    res = measure_speedup(led, micro, warm, 2, macro_steps=6, micro_steps=0, led_steps=6)
+    assert res["S"] == pytest.approx(res["solver_seconds_per_unit"] / res["led_seconds_per_unit"])
+    assert res["led_seconds_per_unit"] > 0 and res["rho"] == float("inf")
+    with pytest.raises(ValueError, match="led_steps"):
+        measure_speedup(led, micro, warm, 2, macro_steps=2, micro_steps=0, led_steps=0)

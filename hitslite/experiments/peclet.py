@@ -104,29 +104,29 @@ def _speedups(family, system, one, t0, *, t_mu, speedup_rhos, timing, seed) -> d
     first = first["solver_seconds_per_unit"]
     solver_units = max(1, min(100, math.ceil(timing["solver_seconds"] / first)))
     latent_units = timing["latent_units"]
-    plan = {"latent": (latent_units, latent_units, 0)}
+    plan = {}
     for r in speedup_rhos:
         t_m = int(round(r * t_mu))
         cycles = max(1, math.ceil(timing["schedule_units"] / (t_m + t_mu)))
         plan[f"rho={r:g}"] = (cycles * (t_m + t_mu), t_m, t_mu)
-    solver_best, led_best = float("inf"), dict.fromkeys(plan, float("inf"))
+    solver_best, latent_best, led_best = math.inf, math.inf, dict.fromkeys(plan, math.inf)
     with torch.no_grad():
         for _ in range(timing["rounds"]):
-            solver_best = min(solver_best, measure_speedup(
-                led, micro, one, solver_units, macro_steps=solver_units, micro_steps=0,
-                t0=t0)["solver_seconds_per_unit"])
+            base = measure_speedup(led, micro, one, solver_units, macro_steps=latent_units, micro_steps=0,
+                                   led_steps=latent_units, t0=t0)
+            solver_best = min(solver_best, base["solver_seconds_per_unit"])
+            latent_best = min(latent_best, base["led_seconds_per_unit"])
             for key, (n, t_m, t_micro) in plan.items():
-                traj = led.multiscale_forecast(one, n, micro if t_micro else None, macro_steps=t_m,
-                                               micro_steps=t_micro, t0=t0)
+                traj = led.multiscale_forecast(one, n, micro, macro_steps=t_m, micro_steps=t_micro, t0=t0)
                 sec = sum(v for k, v in traj.meta["seconds"].items() if k != "warm_up")
                 led_best[key] = min(led_best[key], sec / (n * led.dt))
-    s_latent = solver_best / led_best["latent"]
-    schedules = {}
+    s_latent = solver_best / latent_best
+    schedules = {"latent": {"rho": None, "T_m": latent_units, "T_mu": 0, "steps_timed": latent_units,
+                            "led_seconds_per_unit": latent_best, "S": s_latent, "model": s_latent}}
     for key, (n, t_m, t_micro) in plan.items():
-        rho = t_m / t_micro if t_micro else None
-        schedules[key] = {"rho": rho, "T_m": t_m, "T_mu": t_micro, "steps_timed": n,
+        schedules[key] = {"rho": t_m / t_micro, "T_m": t_m, "T_mu": t_micro, "steps_timed": n,
                           "led_seconds_per_unit": led_best[key], "S": solver_best / led_best[key],
-                          "model": s_latent if rho is None else speedup_model(s_latent, rho)}
+                          "model": speedup_model(s_latent, t_m / t_micro)}
     return {"solver_seconds_per_unit": solver_best, "solver_units": solver_units, "batch": int(one.shape[0]),
             **timing, "schedules": schedules}
 
