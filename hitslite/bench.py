@@ -49,6 +49,12 @@ to ``benchmarks/results/h2h.json`` (about a minute).
 LED's data and on long attractor trajectories, written to ``benchmarks/results/led_period.json`` (about
 two CPU minutes).
 
+``led_cycles``: LED's FHN forecast on each of the two mirror-image cycles of the front (the test starts
+and their mirror images, 8000 units or ``--fhn-horizon``): the zoo's cell and cells retrained with its
+recipe for ``--seeds`` on LED's data and on the data plus its mirror image; per cycle the MNAD and the
+period error, and the zoo's cell at rho = 1. Written to ``benchmarks/results/led_cycles.json`` (about
+half an hour of CPU).
+
 ``recipe``: does :func:`~hitslite.recipes.train_hits`'s coupled hierarchy beat its best single level on
 test data, on systems outside the papers (Chapter 13's pendulum, Lotka–Volterra, Sel'kov), for seeds
 ``--seeds`` (default 0, 1, 2) at a two-minute budget each; written to ``benchmarks/results/recipe.json``
@@ -97,7 +103,8 @@ def main(argv=None) -> None:
     """Run the benchmark ``argv`` names (default: the command line), print its table, write its record."""
     parser = argparse.ArgumentParser(prog="python -m hitslite.bench", description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["solvers", "ks_dt", "lhits", "hits", "led", "led_ablation",
-                                         "budget", "perf", "h2h", "led_period", "recipe", "peclet"])
+                                         "budget", "perf", "h2h", "led_period", "led_cycles", "recipe",
+                                         "peclet"])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8, 64, 512])
     parser.add_argument("--device", nargs="+", default=None,
                         help="solvers: every device listed (default: cpu, and cuda when present); every "
@@ -107,13 +114,13 @@ def main(argv=None) -> None:
                              "machine a second intra-op thread mostly spins; 0 keeps torch's default)")
     parser.add_argument("--min-time", type=float, default=0.3, help="seconds timed per measurement")
     parser.add_argument("--out", default=None, help="output JSON (default benchmarks/results/<what>.json)")
-    parser.add_argument("--fhn-horizon", type=int, default=600,
-                        help="led: FHN forecast horizon in time units (600: Chapter 11; 8000: the paper's "
-                             "Fig. 7)")
+    parser.add_argument("--fhn-horizon", type=int, default=None,
+                        help="led: FHN forecast horizon in time units (default 600: Chapter 11; 8000: the "
+                             "paper's Fig. 7); led_cycles: the same (default 8000)")
     parser.add_argument("--systems", nargs="+", default=None,
                         help="led, led_ablation, h2h: fhn and/or ks (default both); recipe: names in "
                              "hitslite.experiments.RECIPE_SYSTEMS (default all)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="recipe: seeds")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="recipe, led_cycles: seeds")
     parser.add_argument("--budget", type=float, default=120.0, help="recipe: training seconds per run")
     parser.add_argument("--jobs", type=int, default=1,
                         help="recipe: runs at once, one process and one thread each (at most the free cores)")
@@ -155,7 +162,7 @@ def main(argv=None) -> None:
     elif args.what == "hits":
         record = experiments.bench_hits(device=device)
     elif args.what == "led":
-        record = experiments.bench_led(fhn_horizon=args.fhn_horizon, systems=systems,
+        record = experiments.bench_led(fhn_horizon=args.fhn_horizon or 600, systems=systems,
                                        device=device)
     elif args.what == "led_ablation":
         record = experiments.bench_led_ablation(systems=systems, device=device)
@@ -165,6 +172,11 @@ def main(argv=None) -> None:
         record = experiments.bench_h2h(systems, device=device)
     elif args.what == "led_period":
         record = experiments.led_fhn_period_by_data(device=device)
+    elif args.what == "led_cycles":
+        if args.fhn_horizon is not None and args.fhn_horizon < 400:  # before the solver's truth is computed
+            parser.error(f"led_cycles: --fhn-horizon must be >= 400 (two periods), got {args.fhn_horizon}")
+        record = experiments.led_fhn_cycles(horizon=args.fhn_horizon or 8000, seeds=tuple(args.seeds),
+                                            device=device)
     elif args.what == "recipe":
         record = experiments.recipe_study(args.systems, seeds=tuple(args.seeds), budget_s=args.budget,
                                           jobs=args.jobs, device=device)

@@ -17,7 +17,9 @@ long attractor trajectories, scored on the same starts.
 from __future__ import annotations
 
 import copy
+import math
 import platform
+import time
 
 import numpy as np
 import torch
@@ -32,9 +34,9 @@ from ..steppers import Repeated, rollout
 from ..systems import get_system
 from ..timing import timed
 from ..trajectory import Trajectory
-from ..zoo.led import forecast_windows, led_config_data, led_data, train_propagator
+from ..zoo.led import LED_FHN_CONFIG, forecast_windows, led_config_data, led_data, train_propagator
 
-__all__ = ["bench_led", "bench_led_ablation", "led_fhn_period_by_data"]
+__all__ = ["bench_led", "bench_led_ablation", "led_fhn_period_by_data", "led_fhn_cycles", "cycle_branch"]
 
 
 def _led_schedules(led, solver, warm, truth, schedules, score) -> dict:
@@ -272,7 +274,6 @@ def led_fhn_period_by_data(*, max_epochs: int | None = None, device=None) -> dic
     """
     from ..led import LED
     from ..zoo.h2h import fields, varying
-    from ..zoo.led import LED_FHN_CONFIG
 
     device = torch.device(device or "cpu")
     family = zoo.load_pretrained("led_fhn", device=device)
@@ -303,3 +304,122 @@ def led_fhn_period_by_data(*, max_epochs: int | None = None, device=None) -> dic
             print(f"FHN LED, cell trained on {name}: MNAD {out[name]['mnad']:.3f}, period {period:.2f} "
                   f"(truth {out['truth_period']:.2f}, {100 * out[name]['period_error']:+.2f} %)", flush=True)
     return out
+
+
+def cycle_branch(states, *, tail: int = 186, tol: float = 0.05) -> torch.Tensor:
+    """Which of FHN's two mirror-image limit cycles each trajectory ends on: ``+1``, ``-1`` or ``0``.
+
+    The LB model of FHN has no-flux walls at both ends, so the mirror image ``x -> L - x`` of a
+    solution is a solution. Its travelling front settles on one of two mirror-image cycles, one
+    with more of ``u`` on the right of the domain over a period, one with more on the left. The branch of
+    ``states [B, T, 2, N]`` is the sign of the first spatial moment of ``u`` about the centre (on
+    coordinates -1 .. 1, domain mean removed), averaged over the last ``tail`` steps (about one
+    period at Δt = 1); ``0`` where its size is below ``tol`` (a field at rest). Returns ``[B]``.
+    """
+    x = torch.as_tensor(states)
+    if x.ndim != 4 or x.shape[2] != 2 or x.shape[1] < 1:
+        raise ValueError(f"states must have shape [B, T, 2, N] (FHN u and v), got {tuple(x.shape)}")
+    if isinstance(tail, bool) or not isinstance(tail, int) or tail < 1:
+        raise ValueError(f"tail must be a positive int (steps averaged), got {tail!r}")
+    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be a finite float >= 0, got {tol!r}")
+    u = x[:, -tail:, 0].double()
+    s = torch.linspace(-1.0, 1.0, u.shape[-1], dtype=u.dtype)
+    moment = ((u - u.mean(-1, keepdim=True)) * s).mean(-1).mean(-1)
+    return torch.where(moment.abs() < tol, 0, torch.sign(moment)).to(torch.int64)
+
+
+def led_fhn_cycles(*, horizon: int = 8000, starts: int = 24, seeds=(0, 1, 2), rho1: bool = True,
+                   max_epochs: int | None = None, device=None) -> dict:
+    """LED on FHN: the forecast's error on each of the two mirror-image cycles, for several cells.
+
+    The starts are :func:`bench_led`'s (``starts`` windows of the test trajectory, warm-up 75) and
+    their mirror images; the truth is the LB solver's run from the test starts and its mirror image
+    (the record holds the measured symmetry defect of the solver: LB from mirrored starts against the
+    mirrored run, 50 steps). Cells, all on the zoo's frozen autoencoder (its validation-chosen variant):
+    the zoo's own; for each of ``seeds`` a cell trained with the zoo's recipe (:func:`train_propagator`,
+    :data:`~hitslite.zoo.led.LED_FHN_CONFIG`; ``max_epochs`` shortens it, for tests) on LED's data
+    (``plain``) and on LED's data plus its mirror image (``mirrored``, the symmetry built into the data).
+    Each cell forecasts ``horizon`` units from both sets of starts; per cycle the record holds the MNAD of
+    u and v and the period of the domain mean of u (median over starts) with its error against the
+    truth's. ``rho1``: the zoo's cell also alternates with the solver at T_m = T_mu = 10 on both cycles.
+    ``branches`` counts the trajectories of each LED split on each cycle (:func:`cycle_branch`).
+    """
+    from ..led import LED
+
+    horizon = int(horizon)
+    if horizon < 400:
+        raise ValueError(f"horizon must be >= 400 time units (two periods of the front), got {horizon}")
+    if isinstance(starts, bool) or not isinstance(starts, int) or not 1 <= starts <= 24:
+        raise ValueError(f"starts must be an int in [1, 24] (windows of the test trajectory), got {starts!r}")
+    seeds = tuple(seeds)
+    device = torch.device(device or "cpu")
+    family = zoo.load_pretrained("led_fhn", device=device)
+    variant = zoo.selected("led_fhn").choice
+    ae = family[variant]["autoencoder"].eval()
+    for p in ae.parameters():
+        p.requires_grad_(False)
+    data = led_data("led_fhn", splits=("train", "val", "test"))
+    test = data["test"]
+    warm, _ = forecast_windows(test, warm_up=75, horizon=1, every=(test.x.shape[1] - 75) // 24)
+    warm = warm[:starts].double().to(device)
+    lb = Repeated(LatticeBoltzmann(get_system("fhn"), 0.005).to(device), 200)
+    with torch.no_grad():
+        truth = rollout(lb, warm[:, -1], horizon).x.cpu()
+        mirrored = rollout(lb, warm[:, -1].flip(-1), 50).x.cpu()
+    defect = float((mirrored - truth[:, :51].flip(-1)).abs().max())
+    true_period = float(np.median(dominant_period(truth[:, 1:, 0].mean(-1), 1.0)))
+    cycles = {"+": (warm, truth), "-": (warm.flip(-1), truth.flip(-1))}
+    rec = {"variant": variant, "starts": starts, "horizon": horizon, "device": describe_device(device),
+           "mirror_defect": defect, "true_period": true_period,
+           "test_branch": int(cycle_branch(test.x)[0]),
+           "branches": {k: {str(b): int((cycle_branch(t.x) == b).sum()) for b in (1, -1, 0)}
+                        for k, t in data.items()},
+           "cells": {}}
+
+    def score(x, tr):
+        per = mnad(x, tr, channel_axis=2)
+        period = float(np.median(dominant_period(x[:, 1:, 0].mean(-1), 1.0)))
+        return {"mnad_u": float(per[0]), "mnad_v": float(per[1]), "period": period,
+                "period_error": period / true_period - 1}
+
+    def run(name, cell, seconds=None):
+        led = LED(ae, cell, ae)
+        row = {} if seconds is None else {"train_seconds": seconds}
+        with torch.no_grad():
+            for side, (w, tr) in cycles.items():
+                x = led.forecast(w, horizon, check_finite=False).x.cpu()
+                row[side] = score(x, tr)
+        rec["cells"][name] = row
+        print(f"  {name:12s} " + "   ".join(
+            f"cycle {s}: MNAD u {row[s]['mnad_u']:.3f}, period {100 * row[s]['period_error']:+.2f} %"
+            for s in cycles), flush=True)
+
+    print(f"FHN cycles: {starts} test starts and their mirror images x {horizon} units; LB mirror defect "
+          f"{defect:.1e}; true period {true_period:.2f}", flush=True)
+    run("zoo", family[variant]["propagator"])
+    config = copy.deepcopy(LED_FHN_CONFIG)
+    if max_epochs is not None:
+        config["rnn"]["train"]["max_epochs"] = max_epochs
+
+    def encode(t, mirror):
+        x = torch.cat([t.x, t.x.flip(-1)]) if mirror else t.x
+        with torch.no_grad():
+            return Trajectory(t=t.t, x=ae.encode(x.to(device)).cpu(), dt=t.dt)
+
+    for seed in seeds:
+        for kind, mirror in (("plain", False), ("mirrored", True)):
+            t0 = time.perf_counter()
+            latent = {k: encode(data[k], mirror) for k in ("train", "val")}
+            cell, _ = train_propagator(latent, config, seed=seed, device=device)
+            run(f"{kind}-{seed}", cell, time.perf_counter() - t0)
+    if rho1:
+        both = torch.cat([cycles["+"][0], cycles["-"][0]])
+        with torch.no_grad():
+            out = family.led(variant).multiscale_forecast(both, horizon, lb, macro_steps=10,
+                                                          micro_steps=10).x.cpu()
+        rec["zoo_rho1"] = {side: score(out[i * starts:(i + 1) * starts], cycles[side][1])
+                           for i, side in enumerate(cycles)}
+        print("  zoo, rho = 1 " + "   ".join(f"cycle {s}: MNAD u {r['mnad_u']:.3f}"
+                                           for s, r in rec["zoo_rho1"].items()), flush=True)
+    return rec
