@@ -96,7 +96,7 @@ def test_committed_results_are_strict_json():
 _BENCHMARKS = {"lhits": "bench_lhits", "hits": "bench_hits", "led": "bench_led",
                "led_ablation": "bench_led_ablation", "ks_dt": "ks_dt_convergence", "perf": "bench_perf",
                "h2h": "bench_h2h", "led_period": "led_fhn_period_by_data", "recipe": "recipe_study",
-               "peclet": "peclet_study"}
+               "peclet": "peclet_study", "led_cycles": "led_fhn_cycles"}
 
 
 def test_every_benchmark_function_takes_a_device():
