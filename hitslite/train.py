@@ -501,7 +501,11 @@ def fit_stack(
     stopping exactly as :func:`fit` (a stopped level is frozen); an epoch is ``ceil(max N_l /
     batch_size)`` minibatches, each drawing ``batch_size`` windows of every level (levels with
     fewer windows cycle through theirs). The trained weights are copied back into ``steppers``
-    (best epoch of each level). Resumable with ``checkpoint`` like :func:`fit`.
+    (best epoch of each level). Resumable with ``checkpoint`` like :func:`fit`. No learning-rate
+    schedule here depends on ``max_epochs``, so it is not part of the run's identity: a checkpointed
+    run can be resumed with a larger ``max_epochs`` (extended) or with exactly its epoch count
+    (stopped there), and gives the weights an uninterrupted run to that epoch gives; a ``max_epochs``
+    below the checkpoint's epoch is refused.
     """
     from tqdm.auto import tqdm
 
@@ -514,9 +518,9 @@ def fit_stack(
         _check_windows(f"val[{l}]", va)
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None:
-        hparams = {"lr": lr, "batch_size": batch_size, "max_epochs": max_epochs, "patience": patience,
-                   "target_loss": target_loss, "lr_halving_patience": lr_halving_patience, "min_lr": min_lr,
-                   "seed": seed}
+        # max_epochs only bounds the loop, so it is left out: a run can be extended or stopped early
+        hparams = {"lr": lr, "batch_size": batch_size, "patience": patience, "target_loss": target_loss,
+                   "lr_halving_patience": lr_halving_patience, "min_lr": min_lr, "seed": seed}
         run_fp = {"train": fingerprint(train), "val": fingerprint(val),
                   "hyperparameters": fingerprint(hparams),
                   "initial_weights": fingerprint([s.state_dict() for s in steppers])}
@@ -545,6 +549,9 @@ def fit_stack(
         best_params, results = state["best_params"], [FitResult.from_state(r) for r in meta["results"]]
         # counters live on the CPU whatever map_location put them on
         since_best, active, start_epoch = state["since_best"].cpu(), state["active"].cpu(), meta["epoch"]
+        if start_epoch > max_epochs:
+            raise ValueError(f"max_epochs must be >= the checkpoint's epoch {start_epoch} (a resumed run can "
+                             f"be extended or stopped where it is, not rewound), got {max_epochs}")
         elapsed = max(r.seconds for r in results)
 
     t0 = time.perf_counter() - elapsed

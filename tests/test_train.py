@@ -355,3 +355,47 @@ def test_fit_resumes_noise_generators_bound_into_the_loss(small_windows, tmp_pat
           loss_fn=functools.partial(noisy, generator=torch.Generator().manual_seed(9)))
     for a, b in zip(resumed.parameters(), full.parameters()):
         assert torch.equal(a, b)
+
+
+def test_batched_training_can_be_extended_or_stopped_where_it_is(oscillator, tmp_path, monkeypatch):
+    """max_epochs only bounds the loop: a checkpoint written by a 12-epoch run, interrupted after epoch 4,
+    resumes under max_epochs = 4 (stopped there: the weights of a straight 4-epoch run) or 8 (extended: a
+    straight 8-epoch run's), and refuses max_epochs = 2 (it cannot be rewound)."""
+    train, val = oscillator
+    tr = [make_windows(train.to(torch.float32), 2**k, 2) for k in (0, 2)]
+    va = [make_windows(val.to(torch.float32), 2**k, 2) for k in (0, 2)]
+    kw = dict(batch_size=64, patience=None, progress=False)
+
+    def fresh():
+        torch.manual_seed(5)
+        return [h.ResNetStepper(2, 0.02 * 2**k, hidden=[8]) for k in (0, 2)]
+
+    straight = {}
+    for n in (4, 8):
+        straight[n] = fresh()
+        h.train.fit_stack(straight[n], tr, va, max_epochs=n, **kw)
+    original, calls = h.train.stack_window_losses, {"n": 0}
+
+    def crashing(stack, batch):
+        calls["n"] += 1
+        if calls["n"] > 5 * 4:  # 4 batches + 1 validation per epoch: crash in epoch 5, after the epoch-4 save
+            raise KeyboardInterrupt
+        return original(stack, batch)
+
+    for n in (4, 8):
+        ckpt = tmp_path / f"run{n}" / "stack.pt"
+        ckpt.parent.mkdir()
+        calls["n"] = 0
+        monkeypatch.setattr(h.train, "stack_window_losses", crashing)
+        with pytest.raises(KeyboardInterrupt):
+            h.train.fit_stack(fresh(), tr, va, max_epochs=12, checkpoint=ckpt, checkpoint_every=4, **kw)
+        monkeypatch.setattr(h.train, "stack_window_losses", original)
+        if n == 4:
+            with pytest.raises(ValueError, match="max_epochs must be >= the checkpoint's epoch 4"):
+                h.train.fit_stack(fresh(), tr, va, max_epochs=2, checkpoint=ckpt, **kw)
+        resumed = fresh()
+        results = h.train.fit_stack(resumed, tr, va, max_epochs=n, checkpoint=ckpt, **kw)
+        assert all(r.epochs == n for r in results)
+        for a, b in zip(resumed, straight[n]):
+            for p, q in zip(a.parameters(), b.parameters()):
+                assert torch.allclose(p, q, atol=1e-6)
