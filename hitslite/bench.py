@@ -52,8 +52,8 @@ two CPU minutes).
 ``led_cycles``: LED's FHN forecast on each of the two mirror-image cycles of the front (the test starts
 and their mirror images, 8000 units or ``--fhn-horizon``): the zoo's cell and cells retrained with its
 recipe for ``--seeds`` on LED's data and on the data plus its mirror image; per cycle the MNAD and the
-period error, and the zoo's cell at rho = 1. Written to ``benchmarks/results/led_cycles.json`` (about
-half an hour of CPU).
+period error; the cell a 2000-unit validation forecast (both cycles) selects; the zoo's and the selected
+cell at rho = 1. Written to ``benchmarks/results/led_cycles.json`` (about 40 CPU minutes).
 
 ``recipe``: does :func:`~hitslite.recipes.train_hits`'s coupled hierarchy beat its best single level on
 test data, on systems outside the papers (Chapter 13's pendulum, Lotka–Volterra, Sel'kov), for seeds

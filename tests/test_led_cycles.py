@@ -45,7 +45,8 @@ def test_cycle_branch_bad_input_is_named(kwargs, match):
 
 @pytest.mark.parametrize("kwargs, match", [({"horizon": 100}, "horizon must be"),
                                            ({"starts": 0}, "starts must be"),
-                                           ({"starts": 25}, "starts must be")])
+                                           ({"starts": 25}, "starts must be"),
+                                           ({"validation_horizon": 100}, "validation_horizon must be")])
 def test_cycles_study_bad_input_is_named_before_any_work(kwargs, match):
     with pytest.raises(ValueError, match=match):
         led_fhn_cycles(**kwargs)
@@ -62,7 +63,7 @@ def test_cycles_study_record_reproduces_its_parts():
     """A small study (one start, 400 units, one one-epoch seed): the solver is mirror-symmetric to round-off;
     the zoo cell's scores on both cycles are those of a forecast made here from the same starts; every
     period error is relative to the truth's period; the branch counts cover every trajectory."""
-    rec = led_fhn_cycles(horizon=400, starts=1, seeds=(0,), max_epochs=1)
+    rec = led_fhn_cycles(horizon=400, starts=1, seeds=(0,), max_epochs=1, validation_horizon=400)
     assert rec["mirror_defect"] < 1e-10
     assert rec["test_branch"] in (-1, 1)
     for split, counts in rec["branches"].items():
@@ -83,7 +84,13 @@ def test_cycles_study_record_reproduces_its_parts():
         for side in ("+", "-"):
             assert cell[side]["period_error"] == pytest.approx(cell[side]["period"] / truth_period - 1)
             assert math.isfinite(cell[side]["mnad_u"]) and math.isfinite(cell[side]["mnad_v"])
-    assert set(rec["zoo_rho1"]) == {"+", "-"}
+    assert set(rec["zoo_rho1"]) == {"+", "-"} and set(rec["selected_rho1"]) == {"+", "-"}
+    # selection looks at validation only: the least validation MNAD, over starts on both cycles
+    assert rec["selected"] == min(rec["validation"], key=rec["validation"].get)
+    assert set(rec["validation"]) == set(rec["cells"])
+    assert sorted(rec["validation_branches"]) == [-1, -1, 1, 1]
+    if rec["selected"] == "zoo":
+        assert rec["selected_rho1"] == rec["zoo_rho1"]
     # the mirror starts' truth is the solver's run from them: the MNAD computed here is the recorded one
     lb = Repeated(LatticeBoltzmann(get_system("fhn"), 0.005), 200)
     with torch.no_grad():

@@ -330,7 +330,7 @@ def cycle_branch(states, *, tail: int = 186, tol: float = 0.05) -> torch.Tensor:
 
 
 def led_fhn_cycles(*, horizon: int = 8000, starts: int = 24, seeds=(0, 1, 2), rho1: bool = True,
-                   max_epochs: int | None = None, device=None) -> dict:
+                   validation_horizon: int = 2000, max_epochs: int | None = None, device=None) -> dict:
     """LED on FHN: the forecast's error on each of the two mirror-image cycles, for several cells.
 
     The starts are :func:`bench_led`'s (``starts`` windows of the test trajectory, warm-up 75) and
@@ -344,6 +344,12 @@ def led_fhn_cycles(*, horizon: int = 8000, starts: int = 24, seeds=(0, 1, 2), rh
     u and v and the period of the domain mean of u (median over starts) with its error against the
     truth's. ``rho1``: the zoo's cell also alternates with the solver at T_m = T_mu = 10 on both cycles.
     ``branches`` counts the trajectories of each LED split on each cycle (:func:`cycle_branch`).
+
+    Model selection that can see a period: every cell also forecasts ``validation_horizon`` units from
+    the end of each *validation* trajectory (warm-up 75) and from its mirror image (two starts on each
+    cycle), against the solver's run from them; ``validation`` holds each cell's MNAD there (mean of u
+    and v) and ``selected`` the cell with the least, chosen without the test starts. With ``rho1``, the
+    selected cell also runs at T_m = T_mu = 10 (``selected_rho1``).
     """
     from ..led import LED
 
@@ -352,6 +358,9 @@ def led_fhn_cycles(*, horizon: int = 8000, starts: int = 24, seeds=(0, 1, 2), rh
         raise ValueError(f"horizon must be >= 400 time units (two periods of the front), got {horizon}")
     if isinstance(starts, bool) or not isinstance(starts, int) or not 1 <= starts <= 24:
         raise ValueError(f"starts must be an int in [1, 24] (windows of the test trajectory), got {starts!r}")
+    v_h = validation_horizon
+    if isinstance(v_h, bool) or not isinstance(v_h, int) or v_h < 400:
+        raise ValueError(f"validation_horizon must be an int >= 400 (two periods), got {v_h!r}")
     seeds = tuple(seeds)
     device = torch.device(device or "cpu")
     family = zoo.load_pretrained("led_fhn", device=device)
@@ -370,12 +379,20 @@ def led_fhn_cycles(*, horizon: int = 8000, starts: int = 24, seeds=(0, 1, 2), rh
     defect = float((mirrored - truth[:, :51].flip(-1)).abs().max())
     true_period = float(np.median(dominant_period(truth[:, 1:, 0].mean(-1), 1.0)))
     cycles = {"+": (warm, truth), "-": (warm.flip(-1), truth.flip(-1))}
+    # validation: from the end of each validation trajectory and its mirror image
+    val_x = data["val"].x.double()
+    val_warm = torch.cat([val_x[:, -75:], val_x[:, -75:].flip(-1)]).to(device)
+    with torch.no_grad():
+        val_truth = rollout(lb, val_warm[:, -1], validation_horizon).x.cpu()
     rec = {"variant": variant, "starts": starts, "horizon": horizon, "device": describe_device(device),
+           "validation_horizon": validation_horizon,
+           "validation_branches": cycle_branch(val_truth).tolist(),
            "mirror_defect": defect, "true_period": true_period,
            "test_branch": int(cycle_branch(test.x)[0]),
            "branches": {k: {str(b): int((cycle_branch(t.x) == b).sum()) for b in (1, -1, 0)}
                         for k, t in data.items()},
-           "cells": {}}
+           "cells": {}, "validation": {}}
+    kept = {}
 
     def score(x, tr):
         per = mnad(x, tr, channel_axis=2)
@@ -390,8 +407,11 @@ def led_fhn_cycles(*, horizon: int = 8000, starts: int = 24, seeds=(0, 1, 2), rh
             for side, (w, tr) in cycles.items():
                 x = led.forecast(w, horizon, check_finite=False).x.cpu()
                 row[side] = score(x, tr)
+            v = led.forecast(val_warm, validation_horizon, check_finite=False).x.cpu()
         rec["cells"][name] = row
-        print(f"  {name:12s} " + "   ".join(
+        rec["validation"][name] = float(mnad(v, val_truth, channel_axis=2).mean())
+        kept[name] = cell
+        print(f"  {name:12s} validation MNAD {rec['validation'][name]:.3f}   " + "   ".join(
             f"cycle {s}: MNAD u {row[s]['mnad_u']:.3f}, period {100 * row[s]['period_error']:+.2f} %"
             for s in cycles), flush=True)
 
@@ -413,13 +433,16 @@ def led_fhn_cycles(*, horizon: int = 8000, starts: int = 24, seeds=(0, 1, 2), rh
             latent = {k: encode(data[k], mirror) for k in ("train", "val")}
             cell, _ = train_propagator(latent, config, seed=seed, device=device)
             run(f"{kind}-{seed}", cell, time.perf_counter() - t0)
+    rec["selected"] = min(rec["validation"], key=rec["validation"].get)
+    print(f"  selected on validation: {rec['selected']}", flush=True)
     if rho1:
         both = torch.cat([cycles["+"][0], cycles["-"][0]])
-        with torch.no_grad():
-            out = family.led(variant).multiscale_forecast(both, horizon, lb, macro_steps=10,
-                                                          micro_steps=10).x.cpu()
-        rec["zoo_rho1"] = {side: score(out[i * starts:(i + 1) * starts], cycles[side][1])
-                           for i, side in enumerate(cycles)}
-        print("  zoo, rho = 1 " + "   ".join(f"cycle {s}: MNAD u {r['mnad_u']:.3f}"
-                                           for s, r in rec["zoo_rho1"].items()), flush=True)
+        for key, name in (("zoo_rho1", "zoo"), ("selected_rho1", rec["selected"])):
+            with torch.no_grad():
+                out = LED(ae, kept[name], ae).multiscale_forecast(both, horizon, lb, macro_steps=10,
+                                                                  micro_steps=10).x.cpu()
+            rec[key] = {side: score(out[i * starts:(i + 1) * starts], cycles[side][1])
+                        for i, side in enumerate(cycles)}
+            print(f"  {name}, rho = 1 " + "   ".join(f"cycle {s}: MNAD u {r['mnad_u']:.3f}"
+                                                   for s, r in rec[key].items()), flush=True)
     return rec
