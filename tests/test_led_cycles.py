@@ -44,6 +44,7 @@ def test_cycle_branch_bad_input_is_named(kwargs, match):
 
 
 @pytest.mark.parametrize("kwargs, match", [({"horizon": 100}, "horizon must be"),
+                                           ({"horizon": 8000.5}, "horizon must be"),
                                            ({"starts": 0}, "starts must be"),
                                            ({"starts": 25}, "starts must be"),
                                            ({"validation_horizon": 100}, "validation_horizon must be")])

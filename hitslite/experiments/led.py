@@ -353,9 +353,8 @@ def led_fhn_cycles(*, horizon: int = 8000, starts: int = 24, seeds=(0, 1, 2), rh
     """
     from ..led import LED
 
-    horizon = int(horizon)
-    if horizon < 400:
-        raise ValueError(f"horizon must be >= 400 time units (two periods of the front), got {horizon}")
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 400:
+        raise ValueError(f"horizon must be an int >= 400 (two periods of the front), got {horizon!r}")
     if isinstance(starts, bool) or not isinstance(starts, int) or not 1 <= starts <= 24:
         raise ValueError(f"starts must be an int in [1, 24] (windows of the test trajectory), got {starts!r}")
     v_h = validation_horizon
