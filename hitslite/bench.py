@@ -173,10 +173,12 @@ def main(argv=None) -> None:
     elif args.what == "led_period":
         record = experiments.led_fhn_period_by_data(device=device)
     elif args.what == "led_cycles":
-        if args.fhn_horizon is not None and args.fhn_horizon < 400:  # before the solver's truth is computed
+        horizon = args.fhn_horizon or 8000
+        try:  # --fhn-horizon is the only argument of the study's checks the command line sets
+            experiments.led.check_cycles_arguments(horizon=horizon)
+        except ValueError:
             parser.error(f"led_cycles: --fhn-horizon must be >= 400 (two periods), got {args.fhn_horizon}")
-        record = experiments.led_fhn_cycles(horizon=args.fhn_horizon or 8000, seeds=tuple(args.seeds),
-                                            device=device)
+        record = experiments.led_fhn_cycles(horizon=horizon, seeds=tuple(args.seeds), device=device)
     elif args.what == "recipe":
         record = experiments.recipe_study(args.systems, seeds=tuple(args.seeds), budget_s=args.budget,
                                           jobs=args.jobs, device=device)

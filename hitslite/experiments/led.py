@@ -36,7 +36,8 @@ from ..timing import timed
 from ..trajectory import Trajectory
 from ..zoo.led import LED_FHN_CONFIG, forecast_windows, led_config_data, led_data, train_propagator
 
-__all__ = ["bench_led", "bench_led_ablation", "led_fhn_period_by_data", "led_fhn_cycles", "cycle_branch"]
+__all__ = ["bench_led", "bench_led_ablation", "led_fhn_period_by_data", "led_fhn_cycles", "cycle_branch",
+           "check_cycles_arguments"]
 
 
 def _led_schedules(led, solver, warm, truth, schedules, score) -> dict:
@@ -329,6 +330,18 @@ def cycle_branch(states, *, tail: int = 186, tol: float = 0.05) -> torch.Tensor:
     return torch.where(moment.abs() < tol, 0, torch.sign(moment)).to(torch.int64)
 
 
+def check_cycles_arguments(*, horizon: int = 8000, starts: int = 24, validation_horizon: int = 2000) -> None:
+    """:func:`led_fhn_cycles`' arguments checked before any work, with a clear error naming the bad one
+    (the command line calls it before the solver's truth is computed)."""
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 400:
+        raise ValueError(f"horizon must be an int >= 400 (two periods of the front), got {horizon!r}")
+    if isinstance(starts, bool) or not isinstance(starts, int) or not 1 <= starts <= 24:
+        raise ValueError(f"starts must be an int in [1, 24] (windows of the test trajectory), got {starts!r}")
+    v_h = validation_horizon
+    if isinstance(v_h, bool) or not isinstance(v_h, int) or v_h < 400:
+        raise ValueError(f"validation_horizon must be an int >= 400 (two periods), got {v_h!r}")
+
+
 def led_fhn_cycles(*, horizon: int = 8000, starts: int = 24, seeds=(0, 1, 2), rho1: bool = True,
                    validation_horizon: int = 2000, max_epochs: int | None = None, device=None) -> dict:
     """LED on FHN: the forecast's error on each of the two mirror-image cycles, for several cells.
@@ -353,13 +366,7 @@ def led_fhn_cycles(*, horizon: int = 8000, starts: int = 24, seeds=(0, 1, 2), rh
     """
     from ..led import LED
 
-    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 400:
-        raise ValueError(f"horizon must be an int >= 400 (two periods of the front), got {horizon!r}")
-    if isinstance(starts, bool) or not isinstance(starts, int) or not 1 <= starts <= 24:
-        raise ValueError(f"starts must be an int in [1, 24] (windows of the test trajectory), got {starts!r}")
-    v_h = validation_horizon
-    if isinstance(v_h, bool) or not isinstance(v_h, int) or v_h < 400:
-        raise ValueError(f"validation_horizon must be an int >= 400 (two periods), got {v_h!r}")
+    check_cycles_arguments(horizon=horizon, starts=starts, validation_horizon=validation_horizon)
     seeds = tuple(seeds)
     device = torch.device(device or "cpu")
     family = zoo.load_pretrained("led_fhn", device=device)
@@ -426,11 +433,12 @@ def led_fhn_cycles(*, horizon: int = 8000, starts: int = 24, seeds=(0, 1, 2), rh
         with torch.no_grad():
             return Trajectory(t=t.t, x=ae.encode(x.to(device)).cpu(), dt=t.dt)
 
+    # the training data of each kind, encoded once for every seed
+    latents = {mirror: {k: encode(data[k], mirror) for k in ("train", "val")} for mirror in (False, True)}
     for seed in seeds:
         for kind, mirror in (("plain", False), ("mirrored", True)):
             t0 = time.perf_counter()
-            latent = {k: encode(data[k], mirror) for k in ("train", "val")}
-            cell, _ = train_propagator(latent, config, seed=seed, device=device)
+            cell, _ = train_propagator(latents[mirror], config, seed=seed, device=device)
             run(f"{kind}-{seed}", cell, time.perf_counter() - t0)
     rec["selected"] = min(rec["validation"], key=rec["validation"].get)
     print(f"  selected on validation: {rec['selected']}", flush=True)
